@@ -1,0 +1,18 @@
+"""Small asyncio helpers shared by every layer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def as_async_iter(source: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
+    """Iterate a plain or async iterable asynchronously."""
+    if isinstance(source, AsyncIterable):
+        async for item in source:
+            yield item
+    else:
+        for item in source:
+            yield item
