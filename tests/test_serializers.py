@@ -1,0 +1,423 @@
+"""Serializers: every format written from real reference transcripts and parsed back."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beluga_voice.errors import ConfigurationError
+from beluga_voice.stt.model import (
+    Alternative,
+    Entity,
+    LanguageScore,
+    Transcript,
+    TranscriptResult,
+    Word,
+)
+from beluga_voice.stt.serializers import (
+    FORMATS,
+    MAX_CUE_SECONDS,
+    MAX_LINE_CHARS,
+    result_to_dict,
+    serialize,
+    subtitle_cues,
+    to_json,
+    to_jsonl,
+    to_jsonl_line,
+    to_rttm,
+    to_srt,
+    to_text,
+    to_vtt,
+)
+
+# --- reference transcripts -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StmLine:
+    speaker: str
+    start: float
+    end: float
+    text: str
+
+
+def read_stm(path: Path) -> list[StmLine]:
+    lines = []
+    for raw in path.read_text().splitlines():
+        _file, _channel, speaker, start, end, text = raw.split(maxsplit=5)
+        lines.append(StmLine(speaker, float(start), float(end), text))
+    return lines
+
+
+def stm_transcript(lines: list[StmLine]) -> Transcript:
+    """A transcript as a diarizing provider would return it: one final per STM line, word times spread
+    evenly over the line, punctuation as separate unlabelled items (Transcribe's convention)."""
+    transcript = Transcript(provider="reference", duration=30.0, language_code="en-US")
+    for n, line in enumerate(lines):
+        tokens = re.findall(r"[\w']+|[^\w\s]", line.text)
+        spoken = [t for t in tokens if re.match(r"[\w']", t)]
+        step = (line.end - line.start) / len(spoken)
+        words: list[Word] = []
+        i = 0
+        for token in tokens:
+            if re.match(r"[\w']", token):
+                start = line.start + i * step
+                words.append(Word(token, start, start + step * 0.9, 0.9, line.speaker))
+                i += 1
+            else:
+                words.append(Word(token, words[-1].end, words[-1].end, None, None, is_punctuation=True))
+        transcript.add(
+            TranscriptResult(
+                f"r{n}", False, line.start, line.end, line.text, tuple(words), language_code="en-US"
+            )
+        )
+    return transcript
+
+
+@pytest.fixture(scope="module")
+def stm(data_dir: Path) -> list[StmLine]:
+    return read_stm(data_dir / "pyannote" / "sample.stm")
+
+
+@pytest.fixture(scope="module")
+def call(stm: list[StmLine]) -> Transcript:
+    return stm_transcript(stm)
+
+
+def speaker_turns(stm: list[StmLine]) -> list[tuple[str, str]]:
+    """Consecutive lines of one speaker joined: what a reader of the transcript expects to see."""
+    turns: list[tuple[str, str]] = []
+    for line in stm:
+        if turns and turns[-1][0] == line.speaker:
+            turns[-1] = (line.speaker, f"{turns[-1][1]} {line.text}")
+        else:
+            turns.append((line.speaker, line.text))
+    return turns
+
+
+# --- independent parsers for the subtitle and RTTM formats ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedCue:
+    start: float
+    end: float
+    lines: list[str]
+
+
+def parse_time(stamp: str, separator: str) -> float:
+    match = re.fullmatch(rf"(\d{{2,}}):(\d{{2}}):(\d{{2}}){re.escape(separator)}(\d{{3}})", stamp)
+    assert match, f"bad timestamp {stamp!r}"
+    h, m, s, ms = (int(g) for g in match.groups())
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+def parse_srt(text: str) -> list[ParsedCue]:
+    assert not text.startswith("\n") and text.endswith("\n")
+    cues = []
+    for number, block in enumerate(text.strip("\n").split("\n\n"), start=1):
+        index, times, *lines = block.split("\n")
+        assert index == str(number), "SRT cues are numbered from 1 without gaps"
+        start, arrow, end = times.split(" ")
+        assert arrow == "-->"
+        assert lines and all(line.strip() for line in lines), "an SRT cue needs non-blank text lines"
+        cues.append(ParsedCue(parse_time(start, ","), parse_time(end, ","), lines))
+    return cues
+
+
+def parse_vtt(text: str) -> list[ParsedCue]:
+    header, *blocks = text.strip("\n").split("\n\n")
+    assert header == "WEBVTT"
+    cues = []
+    for block in blocks:
+        times, *lines = block.split("\n")
+        start, arrow, end = times.split(" ")
+        assert arrow == "-->"
+        assert lines and all(line.strip() for line in lines)
+        cues.append(ParsedCue(parse_time(start, "."), parse_time(end, "."), lines))
+    return cues
+
+
+def vtt_voice(cue: ParsedCue) -> tuple[str | None, str]:
+    """The cue's speaker (``<v name>``) and its unescaped text."""
+    body = " ".join(cue.lines)
+    match = re.match(r"<v ([^>]+)>(.*)", body)
+    speaker, body = (match.group(1), match.group(2)) if match else (None, body)
+    assert "<" not in body and ">" not in body
+    return (None if speaker is None else unescape(speaker)), unescape(body)
+
+
+def unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def srt_voice(cue: ParsedCue, speakers: set[str]) -> tuple[str | None, str]:
+    body = " ".join(cue.lines)
+    label, sep, rest = body.partition(": ")
+    return (label, rest) if sep and label in speakers else (None, body)
+
+
+@dataclass(frozen=True)
+class Turn:
+    file_id: str
+    channel: int
+    start: float
+    duration: float
+    speaker: str
+
+
+def parse_rttm(text: str) -> list[Turn]:
+    turns = []
+    for line in text.splitlines():
+        fields = line.split()
+        assert len(fields) == 10 and fields[0] == "SPEAKER", line
+        assert fields[5] == fields[6] == fields[8] == fields[9] == "<NA>"
+        turns.append(Turn(fields[1], int(fields[2]), float(fields[3]), float(fields[4]), fields[7]))
+    return turns
+
+
+def group_cues(voiced: list[tuple[str | None, str]]) -> list[tuple[str | None, str]]:
+    grouped: list[tuple[str | None, str]] = []
+    for speaker, text in voiced:
+        if grouped and grouped[-1][0] == speaker:
+            grouped[-1] = (speaker, f"{grouped[-1][1]} {text}")
+        else:
+            grouped.append((speaker, text))
+    return grouped
+
+
+# --- text and JSON ---------------------------------------------------------------------------------
+
+
+def test_text_has_one_line_per_speaker_turn_with_its_label(call: Transcript, stm: list[StmLine]) -> None:
+    expected = "".join(f"{speaker}: {text}\n" for speaker, text in speaker_turns(stm))
+    assert to_text(call) == expected
+
+
+def test_text_without_speakers_is_one_line_per_result() -> None:
+    transcript = Transcript("p")
+    transcript.add(TranscriptResult("a", False, 0.0, 1.0, "Hello there."))
+    transcript.add(TranscriptResult("b", False, 2.0, 3.0, "  General\nKenobi. "))
+    assert to_text(transcript) == "Hello there.\nGeneral Kenobi.\n"
+    assert to_text(Transcript("p")) == ""
+
+
+def test_json_is_the_documented_schema(call: Transcript, stm: list[StmLine]) -> None:
+    document = json.loads(to_json(call))
+    assert document == call.to_dict()
+    assert set(document) == {"provider", "duration", "language_code", "text", "segments"}
+    assert document["provider"] == "reference" and document["duration"] == 30.0
+    segment_keys = {"start", "end", "speaker", "channel", "language_code", "text", "words"}
+    word_keys = {"text", "start", "end", "confidence", "speaker"}
+    assert [(s["speaker"], s["text"]) for s in document["segments"]] == speaker_turns(stm)
+    for segment in document["segments"]:
+        assert set(segment) == segment_keys
+        assert segment["channel"] is None, "unknown values are null, not missing"
+        for word in segment["words"]:
+            assert set(word) == word_keys
+            assert segment["start"] <= word["start"] <= word["end"] <= segment["end"] + 1e-9
+
+
+def full_result() -> TranscriptResult:
+    words = (
+        Word("Call", 1.25, 1.5, 0.99, "spk_1", True),
+        Word("Zoë", 1.5, 1.9, 0.5, "spk_1", False, vocabulary_filter_match=True),
+        Word("at", 2.0, 2.1, None, "spk_1", None),
+        Word("555-0100", 2.1, 2.9, 0.8, "spk_1", None),
+        Word(".", 2.9, 2.9, None, None, None, is_punctuation=True),
+    )
+    entity = Entity("PII", "PHONE", "555-0100", 2.1, 2.9, 0.97)
+    return TranscriptResult(
+        result_id="7f0c-ü",
+        is_partial=True,
+        start=1.25,
+        end=2.9,
+        text="Call Zoë at 555-0100.",
+        words=words,
+        channel="ch_1",
+        language_code="en-GB",
+        language_scores=(LanguageScore("en-GB", 0.8), LanguageScore("en-US", 0.2)),
+        entities=(entity,),
+        alternatives=(Alternative("Call Joe at 555-0100.", words[:1], (entity,)),),
+    )
+
+
+def result_from_dict(data: dict[str, Any]) -> TranscriptResult:
+    def word(w: dict[str, Any]) -> Word:
+        return Word(**w)
+
+    def entity(e: dict[str, Any]) -> Entity:
+        return Entity(**e)
+
+    return TranscriptResult(
+        result_id=data["result_id"],
+        is_partial=data["is_partial"],
+        start=data["start"],
+        end=data["end"],
+        text=data["text"],
+        words=tuple(word(w) for w in data["words"]),
+        channel=data["channel"],
+        language_code=data["language_code"],
+        language_scores=tuple(LanguageScore(**s) for s in data["language_scores"]),
+        entities=tuple(entity(e) for e in data["entities"]),
+        alternatives=tuple(
+            Alternative(
+                a["text"], tuple(word(w) for w in a["words"]), tuple(entity(e) for e in a["entities"])
+            )
+            for a in data["alternatives"]
+        ),
+    )
+
+
+def test_jsonl_line_keeps_every_field_of_a_result() -> None:
+    result = full_result()
+    line = to_jsonl_line(result)
+    assert line.endswith("\n") and line.count("\n") == 1, "one event, one line"
+    data = json.loads(line)
+    assert result_from_dict(data) == result
+    assert data["speaker"] == "spk_1"
+    assert "Zoë" in line, "text stays readable UTF-8"
+
+
+def test_jsonl_of_many_results_is_one_parseable_line_each(call: Transcript) -> None:
+    lines = to_jsonl(call.results).splitlines()
+    assert len(lines) == len(call.results)
+    assert [result_from_dict(json.loads(line)) for line in lines] == call.results
+    assert result_to_dict(call.results[0])["is_partial"] is False
+
+
+# --- SRT and WebVTT --------------------------------------------------------------------------------
+
+
+def check_cue_layout(cues: list[ParsedCue], stm: list[StmLine]) -> None:
+    for cue in cues:
+        assert 0 <= cue.start <= cue.end
+        assert cue.end - cue.start <= MAX_CUE_SECONDS
+        assert all(len(line) <= MAX_LINE_CHARS + len("<v Sheila>") for line in cue.lines)
+        # Every cue lies within one spoken line of the reference: none spans a silence between turns.
+        assert any(line.start - 1e-3 <= cue.start and cue.end <= line.end + 1e-3 for line in stm), cue
+    assert [c.start for c in cues] == sorted(c.start for c in cues)
+
+
+def test_srt_parses_back_to_the_speakers_text_and_times(call: Transcript, stm: list[StmLine]) -> None:
+    cues = parse_srt(to_srt(call))
+    check_cue_layout(cues, stm)
+    voiced = [srt_voice(cue, {"Diane", "Sheila"}) for cue in cues]
+    assert all(speaker is not None for speaker, _ in voiced), "every cue names its speaker"
+    assert group_cues(voiced) == speaker_turns(stm)
+    first = stm[0]
+    assert cues[0].start == pytest.approx(first.start, abs=1e-3)
+
+
+def test_vtt_parses_back_to_the_speakers_text_and_times(call: Transcript, stm: list[StmLine]) -> None:
+    cues = parse_vtt(to_vtt(call))
+    check_cue_layout(cues, stm)
+    voiced = [vtt_voice(cue) for cue in cues]
+    assert group_cues(voiced) == speaker_turns(stm)
+    assert len(cues) == len(parse_srt(to_srt(call))), "both subtitle formats cut the same cues"
+
+
+def test_subtitles_cut_long_monologues_and_pauses() -> None:
+    # 40 words at 0.3 s each, then a 3 s pause, then 3 more words: one speaker, one segment.
+    words = [Word(f"word{i}", i * 0.3, i * 0.3 + 0.25, speaker="spk_0") for i in range(40)]
+    words += [Word(f"late{i}", 15.0 + i * 0.3, 15.25 + i * 0.3, speaker="spk_0") for i in range(3)]
+    transcript = Transcript("p")
+    transcript.add(TranscriptResult("a", False, 0.0, 16.0, "", tuple(words)))
+    assert len(transcript.segments()) == 1
+    cues = subtitle_cues(transcript)
+    assert len(cues) >= 3
+    assert " ".join(c.text for c in cues) == " ".join(w.text for w in words), "no word lost or repeated"
+    assert all(c.end - c.start <= MAX_CUE_SECONDS for c in cues)
+    assert not any(c.start < 15.0 < c.end for c in cues), "no cue stays on screen through the pause"
+    assert cues[-1].start == 15.0
+
+
+def test_vtt_escapes_markup_and_srt_times_pass_an_hour() -> None:
+    transcript = Transcript("p")
+    words = (Word("x<y", 3723.456, 3724.0, speaker="A&B"), Word("-->", 3724.0, 3724.5, speaker="A&B"))
+    transcript.add(TranscriptResult("a", False, 3723.456, 3724.5, "x<y -->", words))
+    vtt = to_vtt(transcript)
+    cue = parse_vtt(vtt)[0]
+    assert vtt_voice(cue) == ("A&B", "x<y -->")
+    assert "-->" not in vtt.split("\n", 3)[3], "a cue's text cannot contain the timing arrow"
+    srt_cue = parse_srt(to_srt(transcript))[0]
+    assert (srt_cue.start, srt_cue.end) == (3723.456, 3724.5)
+    assert to_srt(transcript).splitlines()[1] == "01:02:03,456 --> 01:02:04,500"
+
+
+def test_results_without_words_still_become_cues() -> None:
+    transcript = Transcript("p")
+    transcript.add(TranscriptResult("a", False, 1.0, 2.5, "Hello world"))
+    assert parse_srt(to_srt(transcript)) == [ParsedCue(1.0, 2.5, ["Hello world"])]
+    assert to_vtt(Transcript("p")) == "WEBVTT\n"
+
+
+# --- RTTM ------------------------------------------------------------------------------------------
+
+
+def test_rttm_reproduces_the_reference_diarization(data_dir: Path) -> None:
+    reference = parse_rttm((data_dir / "pyannote" / "sample.rttm").read_text())
+    # One final per reference turn whose single word spans the turn, as a perfect diarizer would give.
+    transcript = Transcript("reference")
+    for n, turn in enumerate(sorted(reference, key=lambda t: t.start)):
+        end = turn.start + turn.duration
+        transcript.add(
+            TranscriptResult(
+                f"r{n}", False, turn.start, end, "w", (Word("w", turn.start, end, None, turn.speaker),)
+            )
+        )
+    written = parse_rttm(to_rttm(transcript, file_id="sample"))
+    assert sorted(written, key=lambda t: (t.start, t.speaker)) == sorted(
+        reference, key=lambda t: (t.start, t.speaker)
+    )
+
+
+def test_rttm_turns_follow_speakers_and_skip_pauses(call: Transcript, stm: list[StmLine]) -> None:
+    turns = parse_rttm(to_rttm(call, file_id="my call.wav"))
+    assert {t.file_id for t in turns} == {"my_call.wav"}, "fields never contain spaces"
+    assert {t.speaker for t in turns} == {"Diane", "Sheila"}
+    for turn in turns:
+        # Each turn is inside speech of its speaker and never bridges a pause over 1 s.
+        covering = [
+            line
+            for line in stm
+            if line.speaker == turn.speaker and line.start - 1e-3 <= turn.start <= line.end + 1e-3
+        ]
+        assert covering, turn
+    spoken = sum(t.duration for t in turns)
+    reference = sum(line.end - line.start for line in stm)
+    assert spoken == pytest.approx(reference, rel=0.1)
+
+
+def test_rttm_uses_channels_and_leaves_out_unlabelled_speech() -> None:
+    transcript = Transcript("p")
+    transcript.add(TranscriptResult("a", False, 0.0, 1.0, "hi", (Word("hi", 0.0, 1.0),), channel="ch_1"))
+    transcript.add(TranscriptResult("b", False, 1.0, 2.0, "anon", (Word("anon", 1.0, 2.0),)))
+    transcript.add(
+        TranscriptResult("c", False, 2.0, 3.0, "there", (Word("there", 2.0, 2.5, speaker="spk_0"),))
+    )
+    turns = parse_rttm(to_rttm(transcript))
+    assert turns == [Turn("audio", 2, 0.0, 1.0, "ch_1"), Turn("audio", 1, 2.0, 0.5, "spk_0")]
+
+
+# --- dispatch --------------------------------------------------------------------------------------
+
+
+def test_serialize_writes_every_format(call: Transcript) -> None:
+    assert serialize(call, "text") == to_text(call)
+    assert serialize(call, "json") == to_json(call)
+    assert serialize(call, "jsonl") == to_jsonl(call.results)
+    assert serialize(call, "srt") == to_srt(call)
+    assert serialize(call, "vtt") == to_vtt(call)
+    assert serialize(call, "rttm", file_id="sample") == to_rttm(call, file_id="sample")
+    assert set(FORMATS) == {"text", "json", "jsonl", "srt", "vtt", "rttm"}
+
+
+def test_serialize_rejects_an_unknown_format(call: Transcript) -> None:
+    with pytest.raises(ConfigurationError, match="unknown output format 'xml'; choose one of text, json"):
+        serialize(call, "xml")  # type: ignore[arg-type]
