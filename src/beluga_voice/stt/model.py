@@ -84,7 +84,15 @@ class TranscriptResult:
             start=self.start + offset,
             end=self.end + offset,
             words=tuple(w.shifted(offset) for w in self.words),
-            entities=tuple(replace(e, start=e.start + offset, end=e.end + offset) for e in self.entities),
+            entities=tuple(_shift_entity(e, offset) for e in self.entities),
+            alternatives=tuple(
+                replace(
+                    a,
+                    words=tuple(w.shifted(offset) for w in a.words),
+                    entities=tuple(_shift_entity(e, offset) for e in a.entities),
+                )
+                for a in self.alternatives
+            ),
         )
 
     @property
@@ -102,7 +110,9 @@ class TranscriptResult:
 
     @property
     def stable_text(self) -> str:
-        """The prefix of the text whose words the provider marked stable."""
+        """The prefix of the text that will not change: all of a final, the stable words of a partial."""
+        if self.is_final:
+            return self.text
         stable: list[Word] = []
         for word in self.words:
             if not word.stable:
@@ -184,7 +194,7 @@ class Transcript:
         return _merge_adjacent(segments)
 
     def to_dict(self) -> dict[str, Any]:
-        """The documented JSON document (see README, "JSON schema")."""
+        """The documented, stable JSON document (schema in docs/python-api.md)."""
         return {
             "provider": self.provider,
             "duration": self.duration,
@@ -222,6 +232,10 @@ def join_words(words: Iterable[Word]) -> str:
             parts.append(" ")
         parts.append(word.text)
     return "".join(parts)
+
+
+def _shift_entity(entity: Entity, offset: float) -> Entity:
+    return replace(entity, start=entity.start + offset, end=entity.end + offset)
 
 
 def _speaker_of(word: Word, run: Sequence[Word]) -> str | None:
