@@ -47,12 +47,14 @@ def get_provider_factory(name: str) -> ProviderFactory:
     if name in _registered:
         return _registered[name]
     if name in _BUILTINS:
-        return _load(_BUILTINS[name])
+        return _load(name, _BUILTINS[name])
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
-            factory: ProviderFactory = ep.load()
-            return factory
-    raise ConfigurationError(f"unknown STT provider {name!r}; available: {', '.join(available_providers())}")
+            return _load(name, f"{ep.module}:{ep.attr}")
+    raise ConfigurationError(
+        f"unknown STT provider {name!r}; choose one of: {', '.join(available_providers())} "
+        f"(packages add more through the {ENTRY_POINT_GROUP!r} entry-point group)"
+    )
 
 
 def create_provider(name: str = DEFAULT_PROVIDER, **options: Any) -> STTProvider:
@@ -60,7 +62,24 @@ def create_provider(name: str = DEFAULT_PROVIDER, **options: Any) -> STTProvider
     return get_provider_factory(name)(**options)
 
 
-def _load(path: str) -> ProviderFactory:
+def _load(name: str, path: str) -> ProviderFactory:
+    """Import ``module:attr``; a missing dependency becomes one clear error naming the provider."""
     module_name, _, attr = path.partition(":")
-    factory: ProviderFactory = getattr(importlib.import_module(module_name), attr)
+    try:
+        module = importlib.import_module(module_name.strip())
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"STT provider {name!r} cannot be loaded: {exc}; install the package that provides it "
+            "(and its dependencies) or choose another provider."
+        ) from exc
+    try:
+        target: Any = module
+        for part in attr.strip().split("."):
+            target = getattr(target, part)
+    except AttributeError:
+        raise ConfigurationError(
+            f"STT provider {name!r} points at {path!r}, but {module_name} has no {attr!r}; "
+            "the installed package is broken or too old."
+        ) from None
+    factory: ProviderFactory = target
     return factory
