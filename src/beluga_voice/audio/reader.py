@@ -25,21 +25,17 @@ class RawFormat:
 def read_audio(source: str | Path | bytes, raw: RawFormat | None = None) -> Audio:
     """Read WAV/FLAC/OGG (or raw s16le with ``raw``) from a path, ``"-"`` for stdin, or bytes."""
     name, data = _load(source)
+    if not data:
+        raise AudioFormatError(f"{name}: is empty (0 bytes); there is no audio to transcribe.")
     if raw is not None:
-        if not data:
-            raise AudioFormatError(f"{name}: is empty; there is no audio to transcribe.")
         return Audio.from_pcm16(data, raw.sample_rate, raw.channels, name)
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        hint = (
-            "it is empty"
-            if not data
-            else "it is not a readable WAV/FLAC/OGG file (corrupt, truncated, or another format)"
-        )
         raise AudioFormatError(
-            f"{name}: cannot read audio: {hint}. Convert it with `ffmpeg -i {name} -ar 16000 -ac 1 out.wav`, "
-            "or pass raw s16le PCM with --raw --sample-rate N."
+            f"{name}: cannot read audio: not a readable WAV/FLAC/OGG file (corrupt, truncated, or another "
+            f"format). Convert it with `ffmpeg -i {name} -ar 16000 -ac 1 out.wav`, or if it is headerless "
+            "s16le PCM declare its format (--raw --sample-rate N, or RawFormat in Python)."
         ) from exc
     if samples.shape[0] == 0:
         raise AudioFormatError(f"{name}: contains no audio samples; there is nothing to transcribe.")
