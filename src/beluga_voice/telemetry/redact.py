@@ -1,0 +1,49 @@
+"""Scrub AWS secrets out of any text before it reaches a log, a span or a terminal.
+
+A presigned URL, an ``Authorization`` header, a credentials repr or a config dump can end up in an
+error message; this is the last line of defence, so it errs on the side of hiding too much.
+"""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "[REDACTED]"
+
+# ``name=value`` pairs of SigV4 query strings and Authorization headers.
+_SIGNED_PARAM = re.compile(
+    r"(?i)\b(X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential|Signature|Credential)=([^&\s,;\"']+)"
+)
+# ``key: value`` / ``key=value`` / ``"key": "value"`` in configs, dicts, reprs and JSON.
+_SECRET_FIELD = re.compile(
+    r"(?i)(\b(?:aws_)?secret_(?:access_)?key|\bsecretaccesskey|\b(?:aws_)?session_?token|\bsecurity[-_]token"
+    r"|\bx-amz-security-token|\bpassword|\btoken|\bsignature|:chunk-signature)"
+    r"([\"']?\s*[:=]\s*(?:b?[\"']|(?!None\b|null\b)))([^\s\"',;&}]+)"
+)
+# Access key ids keep their four-letter prefix (AKIA long-term, ASIA temporary): useful, not secret.
+_ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}\b")
+# Session tokens: long base64 runs, raw or percent-encoded.
+_LONG_BLOB = re.compile(r"(?:[A-Za-z0-9+/]|%2[BbFf]){100,}(?:=|%3[Dd]){0,2}")
+# Secret access keys: 40 base64 characters mixing cases (hex digests never mix cases).
+_FORTY = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=])")
+# SigV4 signatures: 64 lowercase hex digits.
+_HEX64 = re.compile(r"(?<![0-9A-Fa-f])[0-9a-f]{64}(?![0-9A-Fa-f])")
+
+
+def _forty(match: re.Match[str]) -> str:
+    text = match.group(0)
+    has_lower = any(c.islower() for c in text)
+    has_upper = any(c.isupper() for c in text)
+    return REDACTED if has_lower and has_upper else text
+
+
+def redact(text: str) -> str:
+    """``text`` with every access key id, secret key, session token and signature masked."""
+    if not text:
+        return text
+    text = _SIGNED_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    text = _SECRET_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    text = _ACCESS_KEY_ID.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    text = _LONG_BLOB.sub(REDACTED, text)
+    text = _FORTY.sub(_forty, text)
+    return _HEX64.sub(REDACTED, text)
