@@ -1,0 +1,120 @@
+"""The engine behind the server: a factory that builds one STT provider per stream (and channel).
+
+The default runs the embedded local engine, loaded once and shared by every stream. ``echo`` is the
+protocol path alone: it recognises nothing and reports how much audio arrived, for load tests and
+for trying a client without a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from beluga_voice.aio import as_async_iter
+from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
+from beluga_voice.providers.aws_transcribe.config import TranscribeConfig
+from beluga_voice.stt.model import TranscriptResult, Word, join_words
+from beluga_voice.stt.provider import AudioStream, ConnectionListener, STTProvider
+
+EngineFactory = Callable[[TranscribeConfig], STTProvider]
+"""Builds the provider for one mono channel of one stream, from the stream's parameters."""
+
+
+class EchoSTT(STTProvider):
+    """No recognition: one word per ``word_seconds`` of audio, a final every ``segment_seconds``.
+
+    Results are built like a real engine's (growing partials sharing a ResultId, then a final), so
+    the whole protocol path runs at the cost of the server alone.
+    """
+
+    name = "echo"
+
+    def __init__(self, sample_rate: int, word_seconds: float = 0.5, segment_seconds: float = 2.0) -> None:
+        self._rate = sample_rate
+        self.word_seconds = word_seconds
+        self.segment_seconds = segment_seconds
+
+    @property
+    def sample_rate(self) -> int:
+        return self._rate
+
+    async def stream(
+        self, audio: AudioStream, *, on_connection_event: ConnectionListener | None = None
+    ) -> AsyncIterator[TranscriptResult]:
+        bytes_per_second = self._rate * PCM_SAMPLE_WIDTH
+        received = 0
+        words: list[Word] = []
+        segment = 0
+        segment_start = 0.0
+        async for chunk in as_async_iter(audio):
+            received += len(chunk)
+            now = received / bytes_per_second
+            while now - segment_start >= (len(words) + 1) * self.word_seconds:
+                start = segment_start + len(words) * self.word_seconds
+                words.append(Word("audio", round(start, 3), round(start + self.word_seconds, 3), 1.0))
+                if len(words) * self.word_seconds >= self.segment_seconds:
+                    yield self._result(segment, words, final=True)
+                    segment, segment_start, words = segment + 1, words[-1].end, []
+                else:
+                    yield self._result(segment, words, final=False)
+        if words:
+            yield self._result(segment, words, final=True)
+
+    def _result(self, segment: int, words: list[Word], *, final: bool) -> TranscriptResult:
+        return TranscriptResult(
+            result_id=f"echo-{segment:08d}",
+            is_partial=not final,
+            start=words[0].start,
+            end=words[-1].end,
+            text=join_words(words),
+            words=tuple(words),
+        )
+
+
+def echo_engine(config: TranscribeConfig) -> STTProvider:
+    return EchoSTT(config.sample_rate)
+
+
+class LocalEngineFactory:
+    """Builds LocalSTT streams on one LocalEngine, loaded on first use and shared by all streams."""
+
+    def __init__(self, **engine_options: Any) -> None:
+        self._options = engine_options
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                self._engine = _local_module().LocalEngine(**self._options)
+            return self._engine
+
+    async def preload(self) -> None:
+        """Load the model before the first stream arrives (so the first client waits for nothing)."""
+        await asyncio.to_thread(lambda: self.engine)
+
+    def __call__(self, config: TranscribeConfig) -> STTProvider:
+        stt: STTProvider = _local_module().LocalSTT(
+            engine=self.engine,
+            sample_rate=config.sample_rate,
+            show_speaker_label=config.show_speaker_label,
+            language_code=config.language_code,
+            identify_language=config.identifies_language,
+            language_options=config.language_options,
+        )
+        return stt
+
+
+def _local_module() -> Any:
+    # Imported on first use: the model stack is heavy and the echo engine does not need it.
+    return importlib.import_module("beluga_voice.providers.local")
+
+
+ENGINES: dict[str, Callable[[], EngineFactory]] = {
+    "local": LocalEngineFactory,
+    "echo": lambda: echo_engine,
+}

@@ -1,0 +1,417 @@
+"""One transcription stream over one WebSocket: audio in, results out, exceptions as the service sends them.
+
+Tasks per stream: a receiver (frames -> PCM per channel, with the idle timeout and the size and
+flood limits), one engine task per channel (PCM -> shaped results), a sender (results -> frames, in
+order, with an injected delay if asked), and timers (maximum duration, faults). Every queue between
+them is bounded, so a stream that floods or stops reading holds a fixed amount of memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
+from beluga_voice.errors import ProtocolError
+from beluga_voice.providers.aws_transcribe.config import TranscribeConfig
+from beluga_voice.providers.aws_transcribe.eventstream import EventStreamError, decode_message
+from beluga_voice.providers.aws_transcribe.messages import (
+    AudioChunk,
+    classify,
+    exception_event,
+    transcript_event,
+)
+from beluga_voice.providers.aws_transcribe.transcript_json import transcript_event_payload
+from beluga_voice.server.auth import AuthFailure, FrameSignatureChain, SigningContext
+from beluga_voice.server.exceptions import (
+    STREAM_TOO_BIG,
+    UNEXPECTED_FRAME,
+    StreamException,
+    bad_request,
+    idle_timeout_message,
+)
+from beluga_voice.server.faults import StreamFaults
+from beluga_voice.server.limits import StreamRegistry, stream_too_long
+from beluga_voice.server.results import ResultShaper
+from beluga_voice.stt.provider import STTProvider
+
+if TYPE_CHECKING:
+    from beluga_voice.server.settings import ServerConfig
+
+log = logging.getLogger("beluga_voice.server")
+
+AUDIO_QUEUE_CHUNKS = 32
+OUTBOX_FRAMES = 64
+FRAMES_PER_SECOND = 1000
+BURST_FRAMES_PER_AHEAD_SECOND = 100
+
+
+@dataclass
+class Admission:
+    """What the handshake learned about a stream: its parameters, or why it is refused."""
+
+    number: int
+    request_id: str
+    session_id: str
+    peer: str
+    faults: StreamFaults
+    config: TranscribeConfig | None = None
+    error: StreamException | None = None
+    signing: SigningContext | None = None
+    access_key: str | None = None
+
+
+@dataclass
+class StreamStats:
+    audio_bytes: int = 0
+    frames: int = 0
+    results: int = 0
+    finals: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class _Outbox:
+    """Frames waiting for the socket, in order; results wait for room, the last frames never do."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: collections.deque[tuple[bytes | None, float]] = collections.deque()
+        self._limit = limit
+        self._changed = asyncio.Condition()
+
+    async def put(self, frame: bytes, ready_at: float) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self._items) < self._limit)
+            self._items.append((frame, ready_at))
+            self._changed.notify_all()
+
+    async def put_last(self, frame: bytes | None) -> None:
+        async with self._changed:
+            self._items.append((frame, 0.0))
+            self._changed.notify_all()
+
+    async def get(self) -> tuple[bytes | None, float]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self._items))
+            item = self._items.popleft()
+            self._changed.notify_all()
+            return item
+
+
+class StreamSession:
+    """Runs one admitted (or refused) stream to its end and writes its one log line."""
+
+    def __init__(
+        self,
+        connection: ServerConnection,
+        admission: Admission,
+        settings: ServerConfig,
+        engine: Callable[[TranscribeConfig], STTProvider],
+        registry: StreamRegistry,
+    ) -> None:
+        self.connection = connection
+        self.admission = admission
+        self.settings = settings
+        self.engine = engine
+        self.registry = registry
+        self.session_id = admission.session_id
+        self.stats = StreamStats()
+        self.outcome = "completed"
+        self._failure: StreamException | None = None
+        self._finished = asyncio.Event()
+        self._client_gone = False
+        self._dropped = False
+        self._outbox = _Outbox(OUTBOX_FRAMES)
+        self._engines_left = 0
+        self._remainder = b""
+
+    # --- control -------------------------------------------------------------------------------
+
+    def terminate(self, exception: StreamException) -> None:
+        """End the stream with ``exception`` (conflicts, limits, shutdown, faults)."""
+        if self._failure is None and not self._finished.is_set():
+            self._failure = exception
+            self._finished.set()
+
+    def _client_left(self, how: str) -> None:
+        if not self._finished.is_set():
+            self._client_gone = True
+            self.outcome = how
+            self._finished.set()
+
+    # --- the stream ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            if self.admission.error is not None:
+                self._failure = self.admission.error
+                await self._finish_with_exception()
+                return
+            try:
+                self.registry.register(self)
+            except StreamException as exc:
+                self._failure = exc
+                await self._finish_with_exception()
+                return
+            try:
+                await self._serve()
+            finally:
+                self.registry.unregister(self)
+        finally:
+            self._write_log_line()
+
+    async def _finish_with_exception(self) -> None:
+        assert self._failure is not None
+        self.outcome = str(self._failure)
+        try:
+            await self.connection.send(exception_event(self._failure.name, self._failure.message))
+            await self.connection.close()
+        except ConnectionClosed:
+            pass
+
+    async def _serve(self) -> None:
+        config = self.admission.config
+        assert config is not None
+        channels = config.channels
+        queues: list[asyncio.Queue[bytes | None]] = [
+            asyncio.Queue(maxsize=AUDIO_QUEUE_CHUNKS) for _ in range(channels)
+        ]
+        shapers = [
+            ResultShaper(config, f"ch_{i}" if config.enable_channel_identification else None)
+            for i in range(channels)
+        ]
+        providers = [self.engine(config) for _ in range(channels)]
+        self._engines_left = channels
+        chain = FrameSignatureChain(self.admission.signing) if self.admission.signing else None
+        sender = asyncio.create_task(self._send_loop())
+        workers = [
+            asyncio.create_task(self._engine_loop(provider, queue, shaper))
+            for provider, queue, shaper in zip(providers, queues, shapers, strict=True)
+        ]
+        workers.append(asyncio.create_task(self._receive_loop(config, queues, chain)))
+        workers.append(asyncio.create_task(self._timers(self.admission.faults)))
+        try:
+            await self._finished.wait()
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await self._close(sender)
+
+    async def _close(self, sender: asyncio.Task[None]) -> None:
+        if self._dropped or self._client_gone:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            return
+        if self._failure is not None:
+            self.outcome = str(self._failure)
+            await self._outbox.put_last(exception_event(self._failure.name, self._failure.message))
+        await self._outbox.put_last(None)
+        try:
+            await asyncio.wait_for(sender, self.settings.close_timeout)
+            await self.connection.close()
+        except (TimeoutError, ConnectionClosed):
+            self.outcome += " (client stopped reading)"
+            self.connection.transport.abort()
+
+    # --- tasks ---------------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            frame, ready_at = await self._outbox.get()
+            if frame is None:
+                return
+            delay = ready_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                await self.connection.send(frame)
+            except ConnectionClosed:
+                self._client_left("client closed before the last results")
+                return
+
+    async def _engine_loop(
+        self, provider: STTProvider, queue: asyncio.Queue[bytes | None], shaper: ResultShaper
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self.admission.faults.result_delay
+
+        async def audio() -> AsyncIterator[bytes]:
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+
+        try:
+            async for result in provider.stream(audio()):
+                shaped = shaper.shape(result)
+                frame = transcript_event(transcript_event_payload([shaped]))
+                await self._outbox.put(frame, loop.time() + delay)
+                self.stats.results += 1
+                self.stats.finals += shaped.is_final
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("engine failed on stream %s", self.session_id)
+            self.terminate(StreamException.named("InternalFailureException"))
+            return
+        finally:
+            await provider.aclose()
+        self._engines_left -= 1
+        if self._engines_left == 0:
+            self._finished.set()
+
+    async def _receive_loop(
+        self,
+        config: TranscribeConfig,
+        queues: list[asyncio.Queue[bytes | None]],
+        chain: FrameSignatureChain | None,
+    ) -> None:
+        try:
+            await self._receive(config, queues, chain)
+        except StreamException as exc:
+            self.terminate(exc)
+        except ConnectionClosed:
+            self._client_left("client closed without end of stream")
+
+    async def _receive(
+        self,
+        config: TranscribeConfig,
+        queues: list[asyncio.Queue[bytes | None]],
+        chain: FrameSignatureChain | None,
+    ) -> None:
+        settings = self.settings
+        frame_bytes = PCM_SAMPLE_WIDTH * config.channels
+        bytes_per_second = config.sample_rate * frame_bytes
+        max_chunk = max(32 * 1024, int(bytes_per_second * settings.max_chunk_seconds))
+        while True:
+            try:
+                async with asyncio.timeout(settings.idle_timeout):
+                    data = await self.connection.recv()
+            except TimeoutError:
+                raise bad_request(idle_timeout_message(settings.idle_timeout)) from None
+            if isinstance(data, str):
+                raise bad_request(UNEXPECTED_FRAME)
+            self.stats.frames += 1
+            chunk = b"" if not data else self._audio_of(data, chain)
+            if not chunk:
+                for queue in queues:
+                    await queue.put(None)
+                return
+            if len(chunk) > max_chunk:
+                raise bad_request(
+                    f"{STREAM_TOO_BIG}: an audio chunk of {len(chunk)} bytes holds more than "
+                    f"{settings.max_chunk_seconds:g} s of audio ({max_chunk} bytes at {config.sample_rate} Hz, "
+                    f"{config.channels} channel(s)). Send chunks of 50-200 ms."
+                )
+            self.stats.audio_bytes += len(chunk)
+            self._check_flood(bytes_per_second)
+            pcm = self._remainder + chunk
+            usable = len(pcm) - len(pcm) % frame_bytes
+            self._remainder = pcm[usable:]
+            if not usable:
+                continue
+            if len(queues) == 1:
+                await queues[0].put(pcm[:usable])
+            else:
+                samples = np.frombuffer(pcm[:usable], dtype="<i2").reshape(-1, len(queues))
+                for index, queue in enumerate(queues):
+                    await queue.put(samples[:, index].tobytes())
+
+    def _audio_of(self, data: bytes, chain: FrameSignatureChain | None) -> bytes:
+        try:
+            frame = classify(decode_message(data))
+        except EventStreamError as exc:
+            raise bad_request(f"Malformed event stream message: {exc.message}") from None
+        except ProtocolError as exc:
+            raise bad_request(f"Malformed event stream message: {exc.message}") from None
+        if not isinstance(frame, AudioChunk):
+            raise bad_request(
+                f"Unexpected event received: {type(frame).__name__}; a client sends only AudioEvent messages."
+            )
+        envelope = frame.envelope
+        if envelope is not None and chain is not None:
+            date = envelope.date
+            if isinstance(date, int):
+                date = datetime.fromtimestamp(date / 1000, UTC)
+            if date is None:
+                raise bad_request("A signed frame needs a :date header.")
+            try:
+                chain.verify(date, envelope.signature, envelope.inner)
+            except AuthFailure as exc:
+                raise StreamException(exc.exception_name, exc.message) from None
+        return frame.payload
+
+    def _check_flood(self, bytes_per_second: int) -> None:
+        limit = self.settings.max_ahead_seconds
+        if limit is None:
+            return
+        elapsed = time.monotonic() - self.stats.started
+        ahead = self.stats.audio_bytes / bytes_per_second - elapsed
+        if ahead > limit:
+            raise bad_request(
+                f"{STREAM_TOO_BIG}: audio arrived {ahead:.0f} s ahead of real time (the limit is {limit:g} s). "
+                "Send audio at the pace it is recorded."
+            )
+        if self.stats.frames > limit * BURST_FRAMES_PER_AHEAD_SECOND + elapsed * FRAMES_PER_SECOND:
+            raise bad_request(
+                f"{STREAM_TOO_BIG}: {self.stats.frames} frames in {elapsed:.1f} s. Send chunks of 50-200 ms."
+            )
+
+    async def _timers(self, faults: StreamFaults) -> None:
+        events: list[tuple[float, str]] = [(self.settings.max_stream_seconds, "limit")]
+        if faults.drop_after is not None:
+            events.append((faults.drop_after, "drop"))
+        if faults.exception is not None:
+            events.append((faults.exception_after or 0.0, "exception"))
+        for at, kind in sorted(events):
+            await asyncio.sleep(max(0.0, at - (time.monotonic() - self.stats.started)))
+            if kind == "limit":
+                self.terminate(stream_too_long(self.settings.max_stream_seconds))
+            elif kind == "exception" and faults.exception is not None:
+                self.terminate(faults.exception)
+            elif kind == "drop":
+                self._dropped = True
+                self.outcome = f"fault: connection dropped after {faults.drop_after:g} s"
+                self.connection.transport.abort()
+                self._finished.set()
+            return
+
+    # --- the log line --------------------------------------------------------------------------
+
+    def _write_log_line(self) -> None:
+        config = self.admission.config
+        params = config.describe() if config is not None else "-"
+        seconds = 0.0
+        if config is not None:
+            seconds = self.stats.audio_bytes / (config.sample_rate * PCM_SAMPLE_WIDTH * config.channels)
+        faults = self.admission.faults.describe()
+        log.info(
+            "stream session=%s request=%s peer=%s key=%s params=[%s] audio=%.2fs frames=%d results=%d "
+            "finals=%d wall=%.2fs faults=%s outcome=%s",
+            self.session_id,
+            self.admission.request_id,
+            self.admission.peer,
+            self.admission.access_key or "-",
+            params,
+            seconds,
+            self.stats.frames,
+            self.stats.results,
+            self.stats.finals,
+            time.monotonic() - self.stats.started,
+            faults,
+            self.outcome,
+        )
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
