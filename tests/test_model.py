@@ -174,3 +174,12 @@ def test_to_dict_is_the_documented_schema_with_nulls_for_unknowns() -> None:
             },
         ],
     }
+
+
+def test_dominant_language_is_the_one_spoken_longest() -> None:
+    transcript = Transcript("p")
+    transcript.add(final("a", w("hola", 0.0), language="es-US"))
+    transcript.add(TranscriptResult("b", False, 1.0, 4.0, "long english", language_code="en-US"))
+    transcript.add(final("c", w("adios", 5.0), language="es-US"))
+    assert transcript.dominant_language() == "en-US"
+    assert Transcript("p").dominant_language() is None

@@ -165,6 +165,16 @@ class Transcript:
                 seen.setdefault(word.speaker, None)
         return list(seen)
 
+    def dominant_language(self) -> str | None:
+        """The language spoken longest over the final results (``None`` when none is known)."""
+        spoken: dict[str, float] = {}
+        for result in self.results:
+            if result.language_code:
+                spoken[result.language_code] = spoken.get(result.language_code, 0.0) + (
+                    result.end - result.start
+                )
+        return max(spoken, key=lambda c: spoken[c]) if spoken else None
+
     def segments(self) -> list[Segment]:
         """Group consecutive words of one speaker, channel and language into segments."""
         segments: list[Segment] = []

@@ -76,7 +76,7 @@ class STTProvider(ABC):
         size = chunk_bytes(self.sample_rate, DEFAULT_CHUNK_MS, self.channels)
         async for result in self.stream(iter_chunks(pcm, size)):
             transcript.add(result)
-        transcript.language_code = _dominant_language(transcript)
+        transcript.language_code = transcript.dominant_language()
         return transcript
 
     async def transcribe(self, audio: AudioInput) -> str:
@@ -108,11 +108,3 @@ class STTProvider(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-
-def _dominant_language(transcript: Transcript) -> str | None:
-    spoken: dict[str, float] = {}
-    for result in transcript.results:
-        if result.language_code:
-            spoken[result.language_code] = spoken.get(result.language_code, 0.0) + (result.end - result.start)
-    return max(spoken, key=lambda c: spoken[c]) if spoken else None
