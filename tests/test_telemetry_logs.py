@@ -80,6 +80,12 @@ def test_harmless_text_is_left_alone() -> None:
     assert redact(text) == text
 
 
+def test_known_secret_values_are_masked_whatever_their_shape() -> None:
+    odd_secret = "not-shaped-like-aws-1234"
+    clean = redact(f"local test server key {odd_secret} and a signature", odd_secret, None, "")
+    assert odd_secret not in clean and "local test server key [REDACTED]" in clean
+
+
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
     buffer = io.StringIO()

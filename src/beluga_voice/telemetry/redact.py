@@ -37,10 +37,17 @@ def _forty(match: re.Match[str]) -> str:
     return REDACTED if has_lower and has_upper else text
 
 
-def redact(text: str) -> str:
-    """``text`` with every access key id, secret key, session token and signature masked."""
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with every access key id, secret key, session token and signature masked.
+
+    ``secrets`` are known values (the credentials in use) to mask wherever they appear, whatever
+    their shape: the patterns below catch the usual shapes, the known values catch the rest.
+    """
     if not text:
         return text
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
     text = _SIGNED_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     text = _SECRET_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     text = _ACCESS_KEY_ID.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
