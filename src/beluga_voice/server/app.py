@@ -196,7 +196,7 @@ class TranscribeServer:
                     region=self.config.region,
                 )
             except AuthFailure as exc:
-                raise StreamException(exc.exception_name, exc.message) from None
+                raise StreamException(exc.exception_name, exc.message, exc.http_status) from None
             admission.signing = signing
             admission.access_key = mask_key(signing.access_key_id)
             region = signing.region

@@ -30,6 +30,7 @@ class StreamException(Exception):
 
     name: str
     message: str
+    status: int | None = None
 
     @classmethod
     def named(cls, name: str, message: str | None = None) -> StreamException:
@@ -37,6 +38,8 @@ class StreamException(Exception):
 
     @property
     def http_status(self) -> int:
+        if self.status is not None:
+            return self.status
         return HTTP_STATUS.get(self.name, 403 if self.name.endswith("TokenException") else 400)
 
     def __str__(self) -> str:
