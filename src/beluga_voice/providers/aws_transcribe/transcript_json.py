@@ -26,9 +26,10 @@ def parse_transcript_event(payload: bytes) -> list[TranscriptResult]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"TranscriptEvent payload is not valid JSON: {exc}") from None
     try:
-        transcript = _object(document, "event").get("Transcript") or {}
-        results = _object(transcript, "Transcript").get("Results") or []
-        return [_result(_object(r, "Result")) for r in _list(results, "Results")]
+        transcript = _object(document, "event").get("Transcript")
+        if transcript is None:
+            return []
+        return [_result(_object(r, "Result")) for r in _members(_object(transcript, "Transcript"), "Results")]
     except (TypeError, ValueError, AttributeError) as exc:
         raise ProtocolError(f"TranscriptEvent payload does not have the service's shape: {exc}") from None
 
@@ -54,6 +55,11 @@ def _list(value: object, what: str) -> list[Any]:
     return value
 
 
+def _members(obj: JsonObject, key: str) -> list[Any]:
+    value = obj.get(key)
+    return [] if value is None else _list(value, key)
+
+
 def _float(obj: JsonObject, key: str) -> float:
     value = obj.get(key)
     return 0.0 if value is None else float(value)
@@ -71,17 +77,21 @@ def _optional_str(obj: JsonObject, key: str) -> str | None:
 
 def _optional_bool(obj: JsonObject, key: str) -> bool | None:
     value = obj.get(key)
-    return None if value is None else bool(value)
+    if value is None or isinstance(value, bool):
+        return value
+    raise TypeError(f"{key} should be true or false, got {value!r}")
+
+
+def _bool(obj: JsonObject, key: str) -> bool:
+    return bool(_optional_bool(obj, key))
 
 
 def _result(obj: JsonObject) -> TranscriptResult:
-    alternatives = [
-        _alternative(_object(a, "Alternative")) for a in _list(obj.get("Alternatives") or [], "Alternatives")
-    ]
+    alternatives = [_alternative(_object(a, "Alternative")) for a in _members(obj, "Alternatives")]
     best = alternatives[0] if alternatives else Alternative(text="")
     return TranscriptResult(
         result_id=str(obj.get("ResultId") or ""),
-        is_partial=bool(obj.get("IsPartial", False)),
+        is_partial=_bool(obj, "IsPartial"),
         start=_float(obj, "StartTime"),
         end=_float(obj, "EndTime"),
         text=best.text,
@@ -90,10 +100,7 @@ def _result(obj: JsonObject) -> TranscriptResult:
         language_code=_optional_str(obj, "LanguageCode"),
         language_scores=tuple(
             LanguageScore(language_code=str(s.get("LanguageCode") or ""), score=_float(s, "Score"))
-            for s in (
-                _object(x, "LanguageWithScore")
-                for x in _list(obj.get("LanguageIdentification") or [], "LanguageIdentification")
-            )
+            for s in (_object(x, "LanguageWithScore") for x in _members(obj, "LanguageIdentification"))
         ),
         entities=best.entities,
         alternatives=tuple(alternatives[1:]),
@@ -103,8 +110,8 @@ def _result(obj: JsonObject) -> TranscriptResult:
 def _alternative(obj: JsonObject) -> Alternative:
     return Alternative(
         text=str(obj.get("Transcript") or ""),
-        words=tuple(_word(_object(i, "Item")) for i in _list(obj.get("Items") or [], "Items")),
-        entities=tuple(_entity(_object(e, "Entity")) for e in _list(obj.get("Entities") or [], "Entities")),
+        words=tuple(_word(_object(i, "Item")) for i in _members(obj, "Items")),
+        entities=tuple(_entity(_object(e, "Entity")) for e in _members(obj, "Entities")),
     )
 
 
@@ -117,7 +124,7 @@ def _word(obj: JsonObject) -> Word:
         speaker=_optional_str(obj, "Speaker"),
         stable=_optional_bool(obj, "Stable"),
         is_punctuation=obj.get("Type") == PUNCTUATION,
-        vocabulary_filter_match=bool(obj.get("VocabularyFilterMatch", False)),
+        vocabulary_filter_match=_bool(obj, "VocabularyFilterMatch"),
     )
 
 
