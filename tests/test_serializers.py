@@ -287,8 +287,32 @@ def test_jsonl_line_keeps_every_field_of_a_result() -> None:
 def test_jsonl_of_many_results_is_one_parseable_line_each(call: Transcript) -> None:
     lines = to_jsonl(call.results).splitlines()
     assert len(lines) == len(call.results)
-    assert [result_from_dict(json.loads(line)) for line in lines] == call.results
+    parsed = [result_from_dict(json.loads(line)) for line in lines]
+    assert [(r.result_id, r.text, r.speaker) for r in parsed] == [
+        (r.result_id, r.text, r.speaker) for r in call.results
+    ]
+    for back, original in zip(parsed, call.results, strict=True):
+        assert [w.start for w in back.words] == pytest.approx([w.start for w in original.words], abs=5e-4)
     assert result_to_dict(call.results[0])["is_partial"] is False
+
+
+def test_times_are_written_in_milliseconds() -> None:
+    word = Word("x", 8.129999999999999, 8.3300000001, speaker="0")
+    transcript = Transcript("p", duration=29.999999999)
+    transcript.add(TranscriptResult("a", False, word.start, word.end, "x", (word,)))
+    line = to_jsonl_line(transcript.results[0])
+    assert '"start":8.13,' in line and '"end":8.33,' in line
+    document = to_json(transcript)
+    assert "8.129999" not in document and '"duration": 30.0' in document
+
+
+def test_numbered_speakers_are_shown_as_spk_labels() -> None:
+    # Streaming Transcribe (and the local engine) number speakers "0", "1"; "0: hi" would read as a list.
+    transcript = Transcript("p")
+    transcript.add(TranscriptResult("a", False, 0.0, 1.0, "hi", (Word("hi", 0.0, 1.0, speaker="0"),)))
+    assert to_text(transcript) == "spk_0: hi\n"
+    assert parse_rttm(to_rttm(transcript))[0].speaker == "spk_0"
+    assert json.loads(to_json(transcript))["segments"][0]["speaker"] == "0", "data keeps the raw label"
 
 
 # --- SRT and WebVTT --------------------------------------------------------------------------------

@@ -207,13 +207,13 @@ class Transcript:
         """The documented, stable JSON document (schema in docs/python-api.md)."""
         return {
             "provider": self.provider,
-            "duration": self.duration,
+            "duration": None if self.duration is None else seconds(self.duration),
             "language_code": self.language_code,
             "text": self.text,
             "segments": [
                 {
-                    "start": s.start,
-                    "end": s.end,
+                    "start": seconds(s.start),
+                    "end": seconds(s.end),
                     "speaker": s.speaker,
                     "channel": s.channel,
                     "language_code": s.language_code,
@@ -221,8 +221,8 @@ class Transcript:
                     "words": [
                         {
                             "text": w.text,
-                            "start": w.start,
-                            "end": w.end,
+                            "start": seconds(w.start),
+                            "end": seconds(w.end),
                             "confidence": w.confidence,
                             "speaker": w.speaker,
                         }
@@ -232,6 +232,11 @@ class Transcript:
                 for s in self.segments()
             ],
         }
+
+
+def seconds(value: float) -> float:
+    """A time as documents show it: milliseconds, the service's precision (no 8.129999999999999)."""
+    return round(value, 3)
 
 
 def join_words(words: Iterable[Word]) -> str:

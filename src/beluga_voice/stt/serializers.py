@@ -22,6 +22,7 @@ from beluga_voice.stt.model import (
     TranscriptResult,
     Word,
     join_words,
+    seconds,
 )
 
 OutputFormat = Literal["text", "json", "jsonl", "srt", "vtt", "rttm"]
@@ -78,8 +79,8 @@ def result_to_dict(result: TranscriptResult) -> dict[str, Any]:
     return {
         "result_id": result.result_id,
         "is_partial": result.is_partial,
-        "start": result.start,
-        "end": result.end,
+        "start": seconds(result.start),
+        "end": seconds(result.end),
         "text": result.text,
         "speaker": result.speaker,
         "channel": result.channel,
@@ -106,8 +107,8 @@ def to_jsonl(results: Iterable[TranscriptResult]) -> str:
 def _word_to_dict(word: Word) -> dict[str, Any]:
     return {
         "text": word.text,
-        "start": word.start,
-        "end": word.end,
+        "start": seconds(word.start),
+        "end": seconds(word.end),
         "confidence": word.confidence,
         "speaker": word.speaker,
         "stable": word.stable,
@@ -121,8 +122,8 @@ def _entity_to_dict(entity: Entity) -> dict[str, Any]:
         "category": entity.category,
         "type": entity.type,
         "content": entity.content,
-        "start": entity.start,
-        "end": entity.end,
+        "start": seconds(entity.start),
+        "end": seconds(entity.end),
         "confidence": entity.confidence,
     }
 
@@ -308,8 +309,13 @@ def _rttm_field(value: str) -> str:
 
 
 def segment_label(segment: Segment) -> str | None:
-    """Who a segment belongs to: its speaker, else its channel, else nobody known."""
-    return segment.speaker or segment.channel
+    """Who a segment belongs to: its speaker, else its channel, else nobody known.
+
+    Streaming services number speakers "0", "1", ...; a bare number reads like a list item in
+    text and subtitles, so it is shown as ``spk_0`` (the name Transcribe's batch output uses).
+    """
+    label = segment.speaker or segment.channel
+    return f"spk_{label}" if label is not None and label.isdigit() else label
 
 
 def _one_line(text: str) -> str:
