@@ -176,7 +176,7 @@ class TranscribeServer:
         except StreamException as exc:
             admission.error = exc
             if self.config.rejection == "http":
-                session = StreamSession(connection, admission, self.config, self.engine, self.registry)
+                session = StreamSession(connection, admission, self.config, self.registry)
                 session.outcome = f"refused at upgrade: {exc}"
                 session._write_log_line()
                 return self._refusal(connection, exc, request_id)
@@ -214,6 +214,11 @@ class TranscribeServer:
         admission.session_id = config.session_id or admission.session_id
         if self.registry.is_full():
             raise too_many_streams(self.config.max_streams)
+        try:
+            # One provider per channel: channel identification transcribes each channel on its own.
+            admission.providers = [self.engine(config) for _ in range(config.channels)]
+        except ConfigurationError as exc:
+            raise bad_request(exc.message) from None
 
     def _refusal(
         self,
@@ -247,7 +252,7 @@ class TranscribeServer:
         admission = self._admissions.pop(connection, None)
         if admission is None:
             return
-        session = StreamSession(connection, admission, self.config, self.engine, self.registry)
+        session = StreamSession(connection, admission, self.config, self.registry)
         self._sessions.add(session)
         self._no_sessions.clear()
         try:

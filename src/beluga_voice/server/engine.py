@@ -15,6 +15,7 @@ from typing import Any
 
 from beluga_voice.aio import as_async_iter
 from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
+from beluga_voice.errors import ConfigurationError
 from beluga_voice.providers.aws_transcribe.config import TranscribeConfig
 from beluga_voice.stt.model import TranscriptResult, Word, join_words
 from beluga_voice.stt.provider import AudioStream, ConnectionListener, STTProvider
@@ -98,15 +99,42 @@ class LocalEngineFactory:
         await asyncio.to_thread(lambda: self.engine)
 
     def __call__(self, config: TranscribeConfig) -> STTProvider:
+        engine = self.engine
+        language_code, identify, options = (
+            config.language_code,
+            config.identifies_language,
+            config.language_options,
+        )
+        if identify and not engine.files.multilingual:
+            language_code, identify, options = english_choice(config, engine.files.name), False, ()
         stt: STTProvider = _local_module().LocalSTT(
-            engine=self.engine,
+            engine=engine,
             sample_rate=config.sample_rate,
             show_speaker_label=config.show_speaker_label,
-            language_code=config.language_code,
-            identify_language=config.identifies_language,
-            language_options=config.language_options,
+            language_code=language_code,
+            identify_language=identify,
+            language_options=options,
         )
         return stt
+
+
+def english_choice(config: TranscribeConfig, model_name: str) -> str:
+    """The option an English-only model transcribes in when asked to identify the language.
+
+    Such a model cannot tell languages apart: it assumes English, so the options must include an
+    English dialect (the preferred language when it is one).
+    """
+    preferred = config.preferred_language
+    if preferred and preferred.startswith("en-"):
+        return preferred
+    english = [code for code in config.language_options if code.startswith("en-")]
+    if not english:
+        raise ConfigurationError(
+            f"The server's model ({model_name}) is English-only, so language identification can only "
+            f"answer English: include an English dialect in language-options (got "
+            f"{','.join(config.language_options)}), or run beluga serve with a multilingual model."
+        )
+    return english[0]
 
 
 def _local_module() -> Any:

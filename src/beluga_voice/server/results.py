@@ -59,6 +59,24 @@ def _with_words(result: TranscriptResult, words: list[Word], *, changed: bool) -
     return replace(result, words=tuple(words), text=text)
 
 
+def _ms(seconds: float) -> float:
+    """Times to the millisecond, as the service writes them (no float noise in the JSON)."""
+    return round(seconds, 3)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _assumed_scores(code: str | None, options: tuple[str, ...]) -> tuple[LanguageScore, ...]:
+    # An engine that fixed the language (an English-only model) reports no scores: the language it
+    # transcribed in gets all the weight, the other options none.
+    if code is None:
+        return ()
+    others = [LanguageScore(option, 0.0) for option in options if option != code]
+    return (LanguageScore(code, 1.0), *others)
+
+
 def _fallback_language(config: TranscribeConfig) -> str | None:
     options = config.language_options
     if config.preferred_language:
@@ -91,16 +109,25 @@ class ResultShaper:
         words = [
             replace(
                 w,
-                confidence=w.confidence if result.is_final else None,
+                start=_ms(w.start),
+                end=_ms(w.end),
+                confidence=_rounded(w.confidence) if result.is_final else None,
                 speaker=w.speaker if keep_speaker else None,
                 stable=None,
             )
             for w in result.words
         ]
-        shaped = replace(result, words=tuple(words), channel=self.channel, entities=())
+        shaped = replace(
+            result,
+            start=_ms(result.start),
+            end=_ms(result.end),
+            words=tuple(words),
+            channel=self.channel,
+            entities=(),
+        )
         if self.config.identifies_language:
             code = result.language_code or _fallback_language(self.config)
-            scores = result.language_scores or ((LanguageScore(code, 1.0),) if code else ())
+            scores = result.language_scores or _assumed_scores(code, self.config.language_options)
             shaped = replace(shaped, language_code=code, language_scores=scores)
         else:
             shaped = replace(shaped, language_code=None, language_scores=())

@@ -13,7 +13,7 @@ import collections
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -70,6 +70,7 @@ class Admission:
     error: StreamException | None = None
     signing: SigningContext | None = None
     access_key: str | None = None
+    providers: list[STTProvider] = field(default_factory=list)
 
 
 @dataclass
@@ -116,13 +117,11 @@ class StreamSession:
         connection: ServerConnection,
         admission: Admission,
         settings: ServerConfig,
-        engine: Callable[[TranscribeConfig], STTProvider],
         registry: StreamRegistry,
     ) -> None:
         self.connection = connection
         self.admission = admission
         self.settings = settings
-        self.engine = engine
         self.registry = registry
         self.session_id = admission.session_id
         self.stats = StreamStats()
@@ -190,7 +189,7 @@ class StreamSession:
             ResultShaper(config, f"ch_{i}" if config.enable_channel_identification else None)
             for i in range(channels)
         ]
-        providers = [self.engine(config) for _ in range(channels)]
+        providers = self.admission.providers
         self._engines_left = channels
         chain = FrameSignatureChain(self.admission.signing) if self.admission.signing else None
         sender = asyncio.create_task(self._send_loop())
