@@ -1,0 +1,311 @@
+"""``beluga transcribe``: a recording (or stdin) to text, JSON, JSON lines, SRT, WebVTT or RTTM.
+
+Every check that needs no audio and no model runs first, then the audio is read and validated, and
+only then is the provider created: a bad command line or a bad file fails in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from beluga_voice.audio.chunker import DEFAULT_CHUNK_MS, chunk_bytes, iter_chunks
+from beluga_voice.audio.pacer import paced
+from beluga_voice.audio.pcm import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from beluga_voice.audio.reader import RawFormat, read_audio
+from beluga_voice.cli import EXIT_OK, UsageError
+from beluga_voice.cli.progress import ProgressBar, StatusLine, is_terminal
+from beluga_voice.errors import BelugaError
+from beluga_voice.stt.model import Transcript, TranscriptResult
+from beluga_voice.stt.registry import DEFAULT_PROVIDER, available_providers, create_provider
+from beluga_voice.stt.serializers import FORMATS, serialize, to_jsonl_line, to_text
+
+AWS = "aws"
+LONG_FILE_SECONDS = 30.0
+"""Files at least this long get a progress bar (on a terminal only)."""
+DEFAULT_RAW = RawFormat()
+
+EXAMPLES = f"""\
+examples:
+  beluga transcribe meeting.wav --speakers
+  beluga transcribe call.flac --speakers --format srt --output call.srt
+  beluga transcribe talk.wav --provider aws --region eu-west-1 --format json
+  beluga transcribe - --raw --sample-rate 8000 < call.raw
+  beluga transcribe interview.ogg --identify-language --language-options en-US,es-US
+  beluga transcribe demo.wav --realtime --format jsonl
+
+formats:
+  text   one line per segment, "speaker: text" when speakers are known
+  json   the documented transcript document (docs/python-api.md)
+  jsonl  one result event per line (partials and finals), written as they arrive
+  srt    SubRip subtitles      vtt  WebVTT subtitles (speakers as <v> voices)
+  rttm   who spoke when, for diarization scoring (needs --speakers)
+
+Headerless PCM must be s16le; without --sample-rate/--channels it is read as {DEFAULT_RAW.sample_rate} Hz mono.
+Exit codes: 0 success, 1 runtime error (bad audio, service failure), 2 usage error."""
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "transcribe",
+        help="transcribe a recording or stdin",
+        description="Transcribe an audio file (WAV, FLAC, OGG) or stdin ('-') with an STT provider.",
+        epilog=EXAMPLES,
+    )
+    parser.add_argument("input", metavar="PATH|-", help="audio file to transcribe, or - to read stdin")
+
+    engine = parser.add_argument_group("provider")
+    engine.add_argument(
+        "--provider",
+        default=DEFAULT_PROVIDER,
+        metavar="NAME",
+        help=f"STT provider: {', '.join(available_providers())} (default: {DEFAULT_PROVIDER}, offline)",
+    )
+    engine.add_argument(
+        "--speakers", action="store_true", help="label speakers (diarization): spk_0, spk_1, ..."
+    )
+    engine.add_argument("--language-code", metavar="CODE", help="language of the audio, e.g. en-US")
+    engine.add_argument(
+        "--identify-language", action="store_true", help="detect the language instead of naming it"
+    )
+    engine.add_argument(
+        "--language-options",
+        metavar="A,B",
+        type=_language_list,
+        help="candidate languages for --identify-language, comma-separated, e.g. en-US,es-US",
+    )
+    engine.add_argument("--region", help="AWS region (aws provider only), e.g. us-east-1")
+    engine.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="service endpoint (aws provider only), e.g. ws://127.0.0.1:8443 for `beluga serve`",
+    )
+
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "-f", "--format", choices=FORMATS, default="text", help="output format (default: text)"
+    )
+    output.add_argument(
+        "-o", "--output", metavar="FILE", help="write the transcript to FILE instead of stdout"
+    )
+
+    audio = parser.add_argument_group("audio input")
+    audio.add_argument(
+        "--realtime",
+        action="store_true",
+        help="feed the audio at real-time speed, as if live; text and jsonl appear as results "
+        "arrive, partials show on stderr when it is a terminal",
+    )
+    audio.add_argument("--raw", action="store_true", help="input is headerless s16le PCM")
+    audio.add_argument(
+        "--sample-rate",
+        type=_bounded_int(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, "Hz"),
+        metavar="HZ",
+        help=f"sample rate of --raw input (default: {DEFAULT_RAW.sample_rate})",
+    )
+    audio.add_argument(
+        "--channels",
+        type=_bounded_int(1, MAX_CHANNELS, "channel(s)"),
+        metavar="N",
+        help=f"channels of --raw input, interleaved (default: {DEFAULT_RAW.channels})",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_arguments(args)
+    return asyncio.run(transcribe(args))
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Usage errors that need neither audio nor a model."""
+    providers = available_providers()
+    if args.provider not in providers:
+        raise UsageError(f"unknown provider {args.provider!r}; choose one of: {', '.join(providers)}")
+    aws_only = [flag for flag, value in (("--region", args.region), ("--endpoint", args.endpoint)) if value]
+    if aws_only and args.provider != AWS:
+        raise UsageError(
+            f"{' and '.join(aws_only)} only {'apply' if len(aws_only) > 1 else 'applies'} to --provider aws, "
+            f"not {args.provider!r}; "
+            f"add --provider aws or drop {' and '.join(aws_only)}"
+        )
+    if args.language_options and not args.identify_language:
+        raise UsageError(
+            "--language-options lists the candidates for --identify-language; add --identify-language"
+        )
+    raw_only = [
+        flag
+        for flag, value in (("--sample-rate", args.sample_rate), ("--channels", args.channels))
+        if value is not None
+    ]
+    if raw_only and not args.raw:
+        raise UsageError(
+            f"{' and '.join(raw_only)} {'describe' if len(raw_only) > 1 else 'describes'} headerless PCM "
+            f"and {'need' if len(raw_only) > 1 else 'needs'} --raw; "
+            "WAV, FLAC and OGG files carry their own format"
+        )
+    if args.format == "rttm" and not args.speakers:
+        raise UsageError("--format rttm records who spoke when; add --speakers")
+    if args.output and args.output != "-":
+        _check_output(Path(args.output), args.input)
+
+
+def provider_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The provider's keyword arguments: only what the user set, so providers keep their defaults."""
+    options: dict[str, Any] = {}
+    if args.language_code:
+        options["language_code"] = args.language_code
+    if args.speakers:
+        options["show_speaker_label"] = True
+    if args.identify_language:
+        options["identify_language"] = True
+    if args.language_options:
+        options["language_options"] = args.language_options
+    if args.region:
+        options["region"] = args.region
+    if args.endpoint:
+        options["endpoint_url"] = args.endpoint
+    return options
+
+
+async def transcribe(args: argparse.Namespace) -> int:
+    name = "<stdin>" if args.input == "-" else args.input
+    raw = RawFormat(args.sample_rate or DEFAULT_RAW.sample_rate, args.channels or DEFAULT_RAW.channels)
+    audio = read_audio("-" if args.input == "-" else Path(args.input), raw=raw if args.raw else None)
+    streamed = args.format == "jsonl" or (args.realtime and args.format == "text")
+    with Output(args.output) as out:
+        async with create_provider(args.provider, **provider_options(args)) as provider:
+            pcm, duration = provider.prepare(audio)
+            chunks: Iterable[bytes] | AsyncIterator[bytes] = iter_chunks(
+                pcm, chunk_bytes(provider.sample_rate, DEFAULT_CHUNK_MS, provider.channels)
+            )
+            if args.realtime:
+                chunks = paced(chunks, provider.sample_rate, provider.channels)
+            transcript = Transcript(provider=args.provider, duration=duration)
+            display = _display(args, name, duration)
+            try:
+                async for result in provider.stream(chunks):
+                    transcript.add(result)
+                    if streamed and (line := _event_line(result, args)):
+                        display(None)
+                        out.write(line)
+                    display(result)
+            finally:
+                display(None)
+        transcript.language_code = transcript.dominant_language()
+        if not streamed:
+            file_id = "stdin" if args.input == "-" else Path(args.input).stem
+            out.write(serialize(transcript, args.format, file_id=file_id))
+    if not transcript.text:
+        print(f"beluga: note: no speech found in {name}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _event_line(result: TranscriptResult, args: argparse.Namespace) -> str:
+    """What a streamed format writes for one result: every event in jsonl, finals in text."""
+    if args.format == "jsonl":
+        return to_jsonl_line(result)
+    if result.is_final:
+        single = Transcript(provider=args.provider)
+        single.add(result)
+        return to_text(single)
+    return ""
+
+
+class Output:
+    """stdout or a file, opened at the first write so a failed run leaves no empty file behind."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = None if path in (None, "-") else Path(path)
+        self._file: TextIO | None = None
+
+    def __enter__(self) -> Output:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._file is not None and self._file is not sys.stdout:
+            self._file.close()
+        self._file = None
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        try:
+            if self._file is None:
+                self._file = sys.stdout if self.path is None else self.path.open("w", encoding="utf-8")
+            self._file.write(text)
+            self._file.flush()
+        except OSError as exc:
+            if self.path is None or isinstance(exc, BrokenPipeError):
+                raise
+            raise BelugaError(f"{self.path}: cannot write the transcript: {exc.strerror or exc}") from exc
+
+
+def _display(
+    args: argparse.Namespace, name: str, duration: float
+) -> Callable[[TranscriptResult | None], None]:
+    """What stderr shows while results arrive: partials (live), a progress bar (long files), or nothing.
+
+    Called with each result, and with ``None`` to clear the line before other output.
+    """
+    if not is_terminal(sys.stderr):
+        return lambda result: None
+    status = StatusLine(sys.stderr)
+    if args.realtime:
+
+        def show_partial(result: TranscriptResult | None) -> None:
+            if result is None or result.is_final:
+                status.clear()
+            else:
+                status.show(f"{result.speaker}: {result.text}" if result.speaker else result.text)
+
+        return show_partial
+    if duration < LONG_FILE_SECONDS:
+        return lambda result: None
+    bar = ProgressBar(Path(name).name, duration, status)
+
+    def show_progress(result: TranscriptResult | None) -> None:
+        if result is None:
+            bar.close()
+        else:
+            bar.update(result.end)
+
+    return show_progress
+
+
+def _check_output(output: Path, input_name: str) -> None:
+    if output.is_dir():
+        raise UsageError(
+            f"--output {output}: is a directory; give a file name such as {output / 'transcript.txt'}"
+        )
+    if not output.parent.is_dir():
+        raise UsageError(f"--output {output}: folder {output.parent} does not exist; create it first")
+    if input_name != "-" and output.resolve() == Path(input_name).resolve():
+        raise UsageError(f"--output {output}: is the input file; writing there would destroy the recording")
+
+
+def _bounded_int(low: int, high: int, unit: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}-{high} {unit}")
+        return value
+
+    return parse
+
+
+def _language_list(text: str) -> list[str]:
+    codes = [code.strip() for code in text.split(",") if code.strip()]
+    if not codes:
+        raise argparse.ArgumentTypeError(f"{text!r} lists no language codes; use e.g. en-US,es-US")
+    return codes
