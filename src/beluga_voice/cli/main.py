@@ -23,7 +23,7 @@ from beluga_voice.errors import BelugaError, ConfigurationError
 # then append "<name>" here. Raise UsageError (exit 2) for a command line that cannot work and a
 # BelugaError (exit 1) for runtime failures; main() prints either as one line. Every subcommand
 # gets --debug automatically.
-COMMANDS: tuple[str, ...] = ("transcribe", "serve")
+COMMANDS: tuple[str, ...] = ("transcribe", "serve", "doctor")
 
 PROG = "beluga"
 
