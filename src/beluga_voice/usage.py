@@ -15,6 +15,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from beluga_voice.errors import ConfigurationError
+
 DEFAULT_RATE_PER_MINUTE = 0.024
 """USD per minute. An assumption, not a quote: the standard streaming rate of the first usage tier as
 published for US regions when this was written. Rates differ by region, tier, and features (PII
@@ -58,7 +60,9 @@ def billing_rule_for(provider: str) -> BillingRule | None:
 def cost(billed_seconds: float, rate_per_minute: float = DEFAULT_RATE_PER_MINUTE) -> float:
     """Estimated cost of ``billed_seconds`` at ``rate_per_minute``."""
     if rate_per_minute < 0:
-        raise ValueError(f"rate_per_minute must be >= 0, got {rate_per_minute!r}")
+        raise ConfigurationError(
+            f"rate_per_minute must be >= 0, got {rate_per_minute!r}; give the price per minute of audio"
+        )
     return billed_seconds / 60.0 * rate_per_minute
 
 
