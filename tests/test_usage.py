@@ -79,5 +79,5 @@ def test_session_totals_add_up_its_streams() -> None:
 
 
 def test_a_negative_rate_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="rate_per_minute must be >= 0, got -1.0"):
+    with pytest.raises(ConfigurationError, match=r"rate_per_minute must be >= 0, got -1\.0"):
         cost(60.0, -1.0)
