@@ -241,7 +241,9 @@ async def test_a_region_without_streaming_lists_the_ones_with_it(
     assert alone["region"].status is Status.FAIL
     assert "'us-east-7' has no Amazon Transcribe Streaming endpoint" in alone["region"].summary
     assert "us-east-1" in alone["region"].summary and "eu-west-1" in alone["region"].summary
+    assert alone["region"].fix == "pass --region with one of the regions listed (or set AWS_REGION)"
     assert alone["endpoint"].status is Status.FAIL  # nothing to probe: no network was touched
+    assert "not probed" in alone["endpoint"].summary
 
     with_override = _by_name(await diagnose(DoctorOptions(region="us-east-7", endpoint=serve_url)))
     assert with_override["region"].status is Status.WARN
@@ -286,3 +288,16 @@ async def test_beluga_doctor_is_a_command_of_the_cli(
     assert "[FAIL] credentials" in capsys.readouterr().out
     assert main(["doctor", "--timeout", "0"]) == 2
     assert "--timeout must be a positive number of seconds" in capsys.readouterr().err
+
+
+def test_the_default_region_is_the_one_the_aws_provider_would_use(
+    no_credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from beluga_voice.doctor import describe_target
+
+    assert describe_target(DoctorOptions())[0] == "us-east-1"
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    region, endpoint = describe_target(DoctorOptions())
+    assert region == "eu-west-1"
+    assert endpoint == "wss://transcribestreaming.eu-west-1.amazonaws.com:8443/stream-transcription-websocket"
+    assert describe_target(DoctorOptions(region="ca-central-1"))[0] == "ca-central-1"

@@ -23,8 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from beluga_voice.errors import BelugaError, ConfigurationError
-from beluga_voice.providers.aws_transcribe.config import DEFAULT_REGION
+from beluga_voice.errors import BelugaError, ConfigurationError, UnsupportedRegionError
 from beluga_voice.providers.aws_transcribe.regions import Endpoint, resolve_endpoint
 from beluga_voice.providers.aws_transcribe.signing import (
     ChainCredentials,
@@ -176,15 +175,12 @@ def _load_credentials(profile: str | None) -> tuple[str, bool]:
 
 
 def _region(options: DoctorOptions) -> str:
+    """--region, else the region the AWS provider itself would pick (AWS_REGION, ..., us-east-1)."""
     if options.region:
         return options.region
-    import botocore.session
+    from beluga_voice.providers.aws_transcribe.provider import _default_region
 
-    try:
-        configured = botocore.session.Session(profile=options.profile).get_config_variable("region")
-    except Exception:
-        configured = None
-    return str(configured or DEFAULT_REGION)
+    return _default_region(None)
 
 
 def _check_region(options: DoctorOptions) -> tuple[str, CheckResult]:
@@ -192,7 +188,8 @@ def _check_region(options: DoctorOptions) -> tuple[str, CheckResult]:
     try:
         endpoint = resolve_endpoint(region)
     except BelugaError as exc:
-        summary, fix = _split_fix(exc.message)
+        summary = exc.message.split(" Pass region=")[0]
+        fix = "pass --region with one of the regions listed (or set AWS_REGION)"
         if configured_endpoint_url(options.endpoint):
             return region, CheckResult(
                 "region",
@@ -211,6 +208,10 @@ def _target(options: DoctorOptions, region: str) -> tuple[Endpoint | None, Check
         if override:
             return endpoint_from_url(override, region), _NOT_PROBED
         return resolve_endpoint(region), _NOT_PROBED
+    except UnsupportedRegionError:
+        return None, CheckResult(
+            "endpoint", Status.FAIL, f"not probed: region {region!r} has no streaming endpoint (see region)"
+        )
     except BelugaError as exc:
         summary, fix = _split_fix(exc.message)
         return None, CheckResult("endpoint", Status.FAIL, summary, fix)

@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> None:
         epilog=EXAMPLES,
     )
     parser.add_argument(
-        "--region", help="AWS region (default: AWS_REGION / the profile's region / us-east-1)"
+        "--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)"
     )
     parser.add_argument(
         "--endpoint",
