@@ -182,3 +182,15 @@ def test_a_final_straddling_what_was_delivered_keeps_only_the_new_words() -> Non
     (kept,) = stream.receive(service(straddling))
     assert kept.text == "gamma" and kept.start == pytest.approx(1.2)
     assert stream.timeline.stats.duplicate_finals_dropped == 0
+
+
+def test_on_a_first_connection_touching_or_overlapping_segments_all_pass() -> None:
+    stream = TranscribeStream.for_pcm(RATE)
+    stream.connect()
+    for _ in range(30):
+        stream.audio(b"\x00" * 3200)
+    first = stream.receive(service(result("one two", 0.0, 1.25)))
+    overlapping = stream.receive(
+        service(result("three", 1.2, 1.6, rid="b"), result("four", 1.0, 1.2, rid="c"))
+    )
+    assert [r.text for r in first + overlapping] == ["one two", "three", "four"]

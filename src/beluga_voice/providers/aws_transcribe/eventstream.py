@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
+from types import MappingProxyType
 
 from beluga_voice.errors import ProtocolError
 
@@ -214,55 +215,83 @@ class EventStreamDecoder:
     def feed(self, data: bytes) -> list[Message]:
         if self._failed is not None:
             raise self._failed
-        self._buffer += data
         messages: list[Message] = []
         try:
-            while True:
-                message = self._next()
-                if message is None:
-                    return messages
-                messages.append(message)
+            if self._buffer:
+                self._buffer += data
+                consumed = self._parse_all(self._buffer, messages)
+                del self._buffer[:consumed]
+            else:  # the usual case, one whole message per frame: parse in place, copy nothing extra
+                consumed = self._parse_all(data, messages)
+                if consumed < len(data):
+                    self._buffer += memoryview(data)[consumed:]
         except EventStreamError as exc:
             self._failed = exc
             self._buffer.clear()
             raise
+        return messages
 
     @property
     def pending(self) -> int:
         """Bytes held for an incomplete message."""
         return len(self._buffer)
 
-    def _next(self) -> Message | None:
-        buf = self._buffer
-        if len(buf) < PRELUDE_LENGTH:
-            return None
-        total, headers_length, prelude_crc = _PRELUDE.unpack_from(buf)
-        if zlib.crc32(buf[:8]) != prelude_crc:
-            raise ChecksumMismatch("Prelude checksum mismatch")
-        if total < MIN_MESSAGE_LENGTH:
-            raise InvalidLength(f"message length {total} is below the minimum of {MIN_MESSAGE_LENGTH}")
-        if total > self.max_message_length:
-            raise InvalidLength(f"message length {total} exceeds the limit of {self.max_message_length}")
-        if headers_length > MAX_HEADERS_LENGTH or headers_length > total - MIN_MESSAGE_LENGTH:
-            raise InvalidLength(f"headers length {headers_length} does not fit a {total}-byte message")
-        if len(buf) < total:
-            return None
-        (message_crc,) = _U32.unpack_from(buf, total - CRC_LENGTH)
-        if zlib.crc32(memoryview(buf)[: total - CRC_LENGTH]) != message_crc:
-            raise ChecksumMismatch("Message checksum mismatch")
-        headers = decode_headers(bytes(buf[PRELUDE_LENGTH : PRELUDE_LENGTH + headers_length]))
-        payload = bytes(buf[PRELUDE_LENGTH + headers_length : total - CRC_LENGTH])
-        del buf[:total]
-        return Message(headers, payload)
+    def _parse_all(self, buf: bytes | bytearray, out: list[Message]) -> int:
+        position = 0
+        while True:
+            parsed = _parse_message(buf, position, self.max_message_length)
+            if parsed is None:
+                return position
+            message, position = parsed
+            out.append(message)
+
+
+def _parse_message(buf: bytes | bytearray, start: int, max_length: int) -> tuple[Message, int] | None:
+    """The message at ``start`` and where it ends, or ``None`` while it is incomplete."""
+    available = len(buf) - start
+    if available < PRELUDE_LENGTH:
+        return None
+    view = memoryview(buf)
+    total, headers_length, prelude_crc = _PRELUDE.unpack_from(buf, start)
+    if zlib.crc32(view[start : start + 8]) != prelude_crc:
+        raise ChecksumMismatch("Prelude checksum mismatch")
+    if total < MIN_MESSAGE_LENGTH:
+        raise InvalidLength(f"message length {total} is below the minimum of {MIN_MESSAGE_LENGTH}")
+    if total > max_length:
+        raise InvalidLength(f"message length {total} exceeds the limit of {max_length}")
+    if headers_length > MAX_HEADERS_LENGTH or headers_length > total - MIN_MESSAGE_LENGTH:
+        raise InvalidLength(f"headers length {headers_length} does not fit a {total}-byte message")
+    if available < total:
+        return None
+    end = start + total
+    (message_crc,) = _U32.unpack_from(buf, end - CRC_LENGTH)
+    if zlib.crc32(view[start : end - CRC_LENGTH]) != message_crc:
+        raise ChecksumMismatch("Message checksum mismatch")
+    headers_end = start + PRELUDE_LENGTH + headers_length
+    headers = _cached_headers(bytes(buf[start + PRELUDE_LENGTH : headers_end]))
+    return Message(headers, bytes(buf[headers_end : end - CRC_LENGTH])), end
+
+
+# Header sections repeat message after message (AudioEvent, TranscriptEvent): decode each once.
+_HEADER_CACHE: dict[bytes, Mapping[str, Header]] = {}
+_HEADER_CACHE_LIMIT = 256
+
+
+def _cached_headers(raw: bytes) -> Mapping[str, Header]:
+    headers = _HEADER_CACHE.get(raw)
+    if headers is None:
+        headers = MappingProxyType(decode_headers(raw))
+        if len(_HEADER_CACHE) < _HEADER_CACHE_LIMIT and len(raw) <= 512:
+            _HEADER_CACHE[raw] = headers
+    return headers
 
 
 def decode_message(data: bytes) -> Message:
     """Exactly one message from exactly its bytes (one WebSocket frame)."""
-    decoder = EventStreamDecoder(max_message_length=max(len(data), MIN_MESSAGE_LENGTH))
-    messages = decoder.feed(data)
-    if len(messages) != 1 or decoder.pending:
+    parsed = _parse_message(data, 0, max(len(data), MIN_MESSAGE_LENGTH))
+    if parsed is None or parsed[1] != len(data):
         raise InvalidLength(f"expected one whole message in {len(data)} bytes")
-    return messages[0]
+    return parsed[0]
 
 
 def decode_headers(data: bytes) -> dict[str, Header]:

@@ -168,7 +168,8 @@ class StreamTimeline:
         self._buffer: deque[_Buffered] = deque()
         self._buffered_bytes = 0
         self._offset = 0.0  # media seconds where the current connection's audio starts
-        self._final_until: dict[str | None, float] = {}
+        self._final_until: dict[str | None, float] = {}  # per channel: end of the last final delivered
+        self._replayed_until: dict[str | None, float] = {}  # the same, when the current connection began
 
     @property
     def media_time(self) -> float:
@@ -182,6 +183,9 @@ class StreamTimeline:
     def begin_connection(self) -> list[bytes]:
         """Start a connection: the chunks to send first (audio not yet covered by finals)."""
         self.stats.connections += 1
+        # Only audio sent again can produce results already delivered; the first connection's
+        # results pass untouched (the service's own segments may legitimately touch or overlap).
+        self._replayed_until = dict(self._final_until) if self.stats.connections > 1 else {}
         if self._buffer:
             self._offset = self._seconds(self._buffer[0].start_byte)
         else:
@@ -219,7 +223,7 @@ class StreamTimeline:
         return placed
 
     def _deduplicate(self, result: TranscriptResult) -> TranscriptResult | None:
-        covered = self._final_until.get(result.channel)
+        covered = self._replayed_until.get(result.channel)
         if covered is None or result.start >= covered - TIMELINE_TOLERANCE:
             return result
         if result.end <= covered + TIMELINE_TOLERANCE:
