@@ -51,6 +51,8 @@ FLUSH_SECONDS: Final = 1.0
 """Audio seconds accumulated before counters are pushed: one push per ~10 chunks of 100 ms."""
 MARKS_KEPT: Final = 3000
 """Send-time marks kept for latency lookups: 5 minutes of 100 ms chunks, 1 minute of 20 ms ones."""
+MAX_OPEN_SEGMENTS: Final = 256
+"""Segments seen as partials and not yet final; a bound for providers that drop segments."""
 
 _SPAN_KIND: Final = {
     "client": trace.SpanKind.CLIENT,
@@ -171,6 +173,8 @@ class StreamTelemetry:
         now = self._clock()
         if result.is_partial:
             if result.result_id not in self._open_segments:
+                if len(self._open_segments) >= MAX_OPEN_SEGMENTS:  # partials whose final never came
+                    self._open_segments.clear()
                 self._open_segments.add(result.result_id)
                 sent = self._sent_at(result.start)
                 if sent is not None:
