@@ -23,6 +23,7 @@ from beluga_voice.stt.serializers import (
     FORMATS,
     MAX_CUE_SECONDS,
     MAX_LINE_CHARS,
+    MIN_CUE_SECONDS,
     result_to_dict,
     serialize,
     subtitle_cues,
@@ -319,12 +320,17 @@ def test_numbered_speakers_are_shown_as_spk_labels() -> None:
 
 
 def check_cue_layout(cues: list[ParsedCue], stm: list[StmLine]) -> None:
-    for cue in cues:
+    for cue, following in zip(cues, [*cues[1:], None], strict=True):
         assert 0 <= cue.start <= cue.end
         assert cue.end - cue.start <= MAX_CUE_SECONDS
         assert all(len(line) <= MAX_LINE_CHARS + len("<v Sheila>") for line in cue.lines)
-        # Every cue lies within one spoken line of the reference: none spans a silence between turns.
-        assert any(line.start - 1e-3 <= cue.start and cue.end <= line.end + 1e-3 for line in stm), cue
+        # Every cue starts in a spoken line of the reference and ends with it, or (when the words were
+        # too short to read) at most MIN_CUE_SECONDS later and never into the next cue.
+        line = max((line for line in stm if line.start - 1e-3 <= cue.start), key=lambda line: line.start)
+        assert cue.start <= line.end
+        assert cue.end <= max(line.end + 1e-3, cue.start + MIN_CUE_SECONDS + 1e-3), cue
+        if following is not None:
+            assert cue.end <= following.start + 1e-3
     assert [c.start for c in cues] == sorted(c.start for c in cues)
 
 
@@ -372,6 +378,17 @@ def test_vtt_escapes_markup_and_srt_times_pass_an_hour() -> None:
     srt_cue = parse_srt(to_srt(transcript))[0]
     assert (srt_cue.start, srt_cue.end) == (3723.456, 3724.5)
     assert to_srt(transcript).splitlines()[1] == "01:02:03,456 --> 01:02:04,500"
+
+
+def test_cues_too_short_to_read_are_held_until_the_next_one() -> None:
+    transcript = Transcript("p")
+    transcript.add(TranscriptResult("a", False, 1.0, 1.0, "Okay.", (Word("Okay.", 1.0, 1.0, speaker="0"),)))
+    transcript.add(TranscriptResult("b", False, 1.3, 1.3, "Yes.", (Word("Yes.", 1.3, 1.3, speaker="1"),)))
+    transcript.add(
+        TranscriptResult("c", False, 5.0, 6.0, "Long one.", (Word("Long one.", 5.0, 6.0, speaker="1"),))
+    )
+    cues = parse_srt(to_srt(transcript))
+    assert [(c.start, c.end) for c in cues] == [(1.0, 1.3), (1.3, 1.3 + MIN_CUE_SECONDS), (5.0, 6.0)]
 
 
 def test_results_without_words_still_become_cues() -> None:

@@ -34,6 +34,9 @@ MAX_CUE_CHARS = 2 * MAX_LINE_CHARS
 MAX_CUE_SECONDS = 7.0
 # A pause longer than this ends a subtitle cue or an RTTM speaker turn: nobody speaks during it.
 MAX_PAUSE_SECONDS = 1.0
+# Word timings can make a cue last 0 ms, which players never show; keep each up long enough to read
+# (without running into the next cue).
+MIN_CUE_SECONDS = 0.8
 
 _SENTENCE_END = (".", "?", "!", "…")
 
@@ -173,7 +176,16 @@ def subtitle_cues(
             cue = _cue(run, label)
             if cue is not None:
                 cues.append(cue)
-    return cues
+    return _readable(sorted(cues, key=lambda c: c.start))
+
+
+def _readable(cues: list[Cue]) -> list[Cue]:
+    out = []
+    for index, cue in enumerate(cues):
+        limit = cues[index + 1].start if index + 1 < len(cues) else float("inf")
+        end = max(cue.end, min(cue.start + MIN_CUE_SECONDS, limit))
+        out.append(Cue(cue.start, end, cue.text, cue.speaker))
+    return out
 
 
 def to_srt(transcript: Transcript) -> str:
