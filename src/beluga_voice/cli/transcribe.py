@@ -201,6 +201,7 @@ async def transcribe(args: argparse.Namespace) -> int:
         if not streamed:
             file_id = "stdin" if args.input == "-" else Path(args.input).stem
             out.write(serialize(transcript, args.format, file_id=file_id))
+        out.finish()
     if not transcript.text:
         print(f"beluga: note: no speech found in {name}", file=sys.stderr)
     return EXIT_OK
@@ -235,12 +236,18 @@ class Output:
         self._file = None
 
     def write(self, text: str) -> None:
-        if not text:
-            return
+        if text:
+            self._guarded(lambda file: file.write(text))
+
+    def finish(self) -> None:
+        """A successful run: the file exists even when there was nothing to write (no speech)."""
+        self._guarded(lambda file: None)
+
+    def _guarded(self, action: Callable[[TextIO], object]) -> None:
         try:
             if self._file is None:
                 self._file = sys.stdout if self.path is None else self.path.open("w", encoding="utf-8")
-            self._file.write(text)
+            action(self._file)
             self._file.flush()
         except OSError as exc:
             if self.path is None or isinstance(exc, BrokenPipeError):
