@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from beluga_voice.audio.mic import Microphone
+from beluga_voice.audio.mic import Microphone, input_device_name
 from beluga_voice.errors import AudioFormatError, ConfigurationError
 
 
@@ -46,6 +46,9 @@ async def test_opening_the_microphone_here_says_what_is_missing() -> None:
     assert expected in message
     if missing == "no-portaudio":
         assert "apt install libportaudio2" in message and "brew install portaudio" in message
+    with pytest.raises(ConfigurationError) as checked:
+        input_device_name()
+    assert str(checked.value) == message, "a device check gives the same advice as opening the microphone"
 
 
 async def test_without_the_mic_extra_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -125,6 +125,15 @@ class Microphone:
             yield chunk
 
 
+def input_device_name(device: int | str | None = None, channels: int = 1) -> str:
+    """The input device ``Microphone(device=...)`` would record from (for checks such as ``beluga doctor``).
+
+    Raises the same :class:`ConfigurationError` as opening a microphone when the extra, PortAudio or
+    the device is missing, so every caller gives the same advice.
+    """
+    return _check_input_device(_import_sounddevice(), device, channels)
+
+
 def _import_sounddevice() -> ModuleType:
     try:
         return importlib.import_module("sounddevice")
@@ -139,7 +148,7 @@ def _import_sounddevice() -> ModuleType:
         ) from None
 
 
-def _check_input_device(sd: ModuleType, device: int | str | None, channels: int) -> None:
+def _check_input_device(sd: ModuleType, device: int | str | None, channels: int) -> str:
     wanted = "the default input device" if device is None else f"input device {device!r}"
     try:
         info = sd.query_devices(device, kind="input")
@@ -154,3 +163,4 @@ def _check_input_device(sd: ModuleType, device: int | str | None, channels: int)
             f"{wanted} {info['name']!r} has {available} input channel(s) but {channels} were requested; "
             "record mono or choose another device."
         )
+    return str(info["name"])
