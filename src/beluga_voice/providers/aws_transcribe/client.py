@@ -19,7 +19,6 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from beluga_voice.aio import as_async_iter
 from beluga_voice.audio.chunker import rechunk
 from beluga_voice.audio.pacer import paced
 from beluga_voice.errors import (
@@ -222,7 +221,7 @@ class StreamRunner:
                 raise item.error
 
     async def _send(self, audio: AudioStream) -> None:
-        chunks = rechunk(as_async_iter(audio), self._chunk_size)
+        chunks = rechunk(audio, self._chunk_size)
         if self._options.max_speed is not None:
             chunks = paced(chunks, self._sample_rate, self._channels, self._options.max_speed)
         try:
