@@ -152,7 +152,9 @@ def credential_source(
     if credentials is None:
         return ChainCredentials(profile)
     if isinstance(credentials, ReadOnlyCredentials):
-        return StaticCredentials(credentials.access_key or "", credentials.secret_key or "", credentials.token)
+        return StaticCredentials(
+            credentials.access_key or "", credentials.secret_key or "", credentials.token
+        )
     if isinstance(credentials, tuple):
         if not 2 <= len(credentials) <= 3:
             raise ConfigurationError("credentials=(access_key, secret_key[, session_token]) expected")
