@@ -362,6 +362,18 @@ async def test_connection_events_report_the_services_ids(speech: bytes) -> None:
     assert f"session-id={session_id}" in events[0].detail and "request-id=req-" in events[0].detail
 
 
+async def test_a_failed_stream_reports_the_disconnect_with_its_error(speech: bytes) -> None:
+    async def script(conn: FakeConnection) -> None:
+        await conn.exception("ServiceUnavailableException", "try later")
+
+    events: list[ConnectionEvent] = []
+    async with FakeTranscribe(script) as fake:
+        with pytest.raises(ServiceError):
+            await collect(aws(fake).stream([speech], on_connection_event=events.append))
+    assert [e.kind for e in events] == ["connected", "disconnected"]
+    assert isinstance(events[1].error, ServiceError) and events[1].error.retryable
+
+
 async def test_a_consumer_that_stops_early_closes_the_connection(speech: bytes) -> None:
     async def script(conn: FakeConnection) -> None:
         await conn.audio(0.2)

@@ -180,6 +180,10 @@ class StreamRunner:
             async for result in self._consume():
                 yield result
             self._emit(ConnectionEvent("closed", detail=self.info.describe() if self.info else ""))
+        except BelugaError as exc:
+            detail = self.info.describe() if self.info else ""
+            self._emit(ConnectionEvent("disconnected", attempt=1, error=exc, detail=detail))
+            raise
         finally:
             await self._shutdown()
 
