@@ -1,0 +1,1 @@
+"""Speaker diarization without torch: resemblyzer's encoder in numpy, and online clustering."""
