@@ -356,6 +356,8 @@ class VoiceSession:
                 self._complete_turn(draft, now)
             if update.speech_started:
                 self._bus.emit(SpeechStarted(result.start, speaker))
+            self._check_barge_in(result)
+            self._refresh_state()
             self._bus.emit(PartialTranscript(result))
         else:
             if update.speech_started:
@@ -367,8 +369,8 @@ class VoiceSession:
                 self._bus.emit(SpeechEnded(result.end, speaker))
             for draft in update.finished:
                 self._complete_turn(draft, now)
-        self._check_barge_in(result)
-        self._refresh_state()
+            self._check_barge_in(result)
+            self._refresh_state()
         self._schedule_turn_end()
 
     # -- turns ------------------------------------------------------------------------------------
@@ -605,6 +607,27 @@ class VoiceSession:
         await asyncio.shield(self._shutdown_task)
 
     async def _close(self, reason: EndReason, *, cancel_agent: bool) -> None:
+        try:
+            await self._drain(reason, cancel_agent=cancel_agent)
+        except Exception as exc:  # a bug must not leave wait_closed() hanging
+            log.exception("session %s: closing failed", self.session_id)
+            if self.error is None:
+                self.error = exc
+        finally:
+            for timer in (self._turn_timer, self._idle_timer):
+                if timer is not None:
+                    timer.cancel()
+            self._turn_timer = self._idle_timer = None
+            if self.state is not SessionState.ENDED:
+                self._machine.move_to(SessionState.ENDED)
+            self._bus.emit(SessionEnded("error" if self.error is not None else reason, tuple(self._history)))
+            await self._bus.close()
+            if self._owns_stt:
+                await self.stt.aclose()
+            self._closed.set()
+
+    async def _drain(self, reason: EndReason, *, cancel_agent: bool) -> None:
+        """End the input, then let results, the last turn and the agent's replies come out."""
         source = self._source_task
         if source is not None and source is not asyncio.current_task() and not source.done():
             source.cancel()
@@ -622,19 +645,10 @@ class VoiceSession:
             self._complete_turn(draft, self._now())
         self._refresh_state()
         if self._agent_task is not None:
-            if cancel_agent or reason == "error":
+            if cancel_agent or self.error is not None:
                 self._cancel_agent()
             self._turns.put_nowait(None)
             await self._agent_task
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-        self._machine.move_to(SessionState.ENDED)
-        self._bus.emit(SessionEnded(reason, tuple(self._history)))
-        await self._bus.close()
-        if self._owns_stt:
-            await self.stt.aclose()
-        self._closed.set()
 
     def _cancel_agent(self) -> None:
         """Drop queued turns and cut the reply in progress."""

@@ -142,7 +142,7 @@ class TurnTracker:
             self._append(self._open_partial, now)
         self._open_partial = None
         self._in_speech = False
-        return self._take_pending()
+        return self._take_pending() if self._pending is not None else None
 
     def abandon_open_utterance(self) -> None:
         """The stream restarted: its unfinished partial will be transcribed again from the replay."""
