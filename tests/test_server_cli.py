@@ -8,6 +8,7 @@ import ipaddress
 import os
 import re
 import signal
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -42,6 +43,16 @@ def test_serve_rejects_a_bad_credentials_file(tmp_path: Path, capsys: pytest.Cap
     assert main(["serve", "--engine", "echo", "--credentials-file", str(path)]) != 0
     err = capsys.readouterr().err
     assert str(path) in err and "aws_secret_access_key" in err
+
+
+def test_serve_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert main(["serve", "--no-auth", "--engine", "echo", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err and "--port" in err
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:

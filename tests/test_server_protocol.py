@@ -385,6 +385,19 @@ async def test_a_flood_faster_than_real_time_is_stopped() -> None:
     assert reply.exception is not None and reply.exception.message.startswith("Your stream is too big")
 
 
+async def test_a_flood_of_tiny_frames_is_stopped() -> None:
+    async with (
+        serve_in_background(config(max_ahead_seconds=5.0)) as server,
+        open_stream(signed(server)) as ws,
+    ):
+        tiny = audio_event(b"\x00\x00")
+        with contextlib.suppress(ConnectionClosed):
+            for _ in range(5000):
+                await ws.send(tiny)
+        reply = await read_reply(ws)
+    assert reply.exception is not None and "frames in" in reply.exception.message
+
+
 async def test_non_audio_events_are_refused(server: TranscribeServer) -> None:
     other = encode_message(
         {":message-type": "event", ":event-type": "ConfigurationEvent", ":content-type": "application/json"},

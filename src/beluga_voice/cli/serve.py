@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from beluga_voice.cli import EXIT_OK, UsageError
-from beluga_voice.server import ENGINES, CredentialStore, FaultPlan, ServerConfig, run_server
+from beluga_voice.server import (
+    ENGINES,
+    CredentialStore,
+    EngineFactory,
+    FaultPlan,
+    LocalEngineFactory,
+    ServerConfig,
+    run_server,
+)
 from beluga_voice.server.auth import Credential
 from beluga_voice.server.settings import DEFAULT_HOST, DEFAULT_PORT
 
@@ -147,8 +155,14 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_ahead_seconds=args.max_ahead if args.max_ahead > 0 else None,
         drain_timeout=args.drain_timeout,
         faults=plan,
-        engine=ENGINES[args.engine](),
+        engine=_engine(args),
     )
+
+
+def _engine(args: argparse.Namespace) -> EngineFactory:
+    if args.engine != "local":
+        return ENGINES[args.engine]()
+    return LocalEngineFactory(model_path=args.model, num_workers=args.workers, cpu_threads=args.cpu_threads)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import logging
 import signal
 import ssl
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 
@@ -46,7 +47,8 @@ class TranscribeServer:
         self.config = config
         self.engine: EngineFactory = config.engine if config.engine is not None else LocalEngineFactory()
         self.registry = StreamRegistry(config.max_streams)
-        self._admissions: dict[ServerConnection, Admission] = {}
+        # Weak keys: a connection lost between the checks and the handler leaves nothing behind.
+        self._admissions: weakref.WeakKeyDictionary[ServerConnection, Admission] = weakref.WeakKeyDictionary()
         self._sessions: set[StreamSession] = set()
         self._arrivals = 0
         self._no_sessions = asyncio.Event()
@@ -60,7 +62,17 @@ class TranscribeServer:
         if preload is not None:
             await preload()
         max_frame = int(48000 * 2 * 2 * self.config.max_chunk_seconds) * 2 + FRAME_HEADROOM
-        self._server = await serve(
+        try:
+            self._server = await self._listen(max_frame)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}; "
+                "pick another --port (0 = any free port) or stop what holds it"
+            ) from None
+        log.info("beluga serve listening on %s (auth %s)", self.url, "on" if self.config.auth else "OFF")
+
+    async def _listen(self, max_frame: int) -> Server:
+        return await serve(
             self._handle,
             self.config.host,
             self.config.port,
@@ -74,7 +86,6 @@ class TranscribeServer:
             server_header="beluga-voice",
             logger=ws_log,
         )
-        log.info("beluga serve listening on %s (auth %s)", self.url, "on" if self.config.auth else "OFF")
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.config.tls:
@@ -159,27 +170,24 @@ class TranscribeServer:
             return connection.respond(HTTPStatus.NOT_FOUND, f"No such endpoint {path}; use {STREAM_PATH}.\n")
         number = self._arrivals
         self._arrivals += 1
-        faults = self.config.faults.for_stream(number)
         request_id = new_request_id()
-        if faults.refuse_status is not None:
-            exception = StreamException.named(_exception_for_status(faults.refuse_status), "Injected fault.")
-            return self._refusal(connection, exception, request_id, status=faults.refuse_status)
         admission = Admission(
             number=number,
             request_id=request_id,
             session_id=str(uuid.uuid4()),
             peer=_peer(connection),
-            faults=faults,
+            faults=self.config.faults.for_stream(number),
         )
+        refuse_status = admission.faults.refuse_status
+        if refuse_status is not None:
+            injected = StreamException.named(_exception_for_status(refuse_status), "Injected fault.")
+            return self._refusal(connection, admission, injected, status=refuse_status)
         try:
             self._admit(admission, request, query)
         except StreamException as exc:
             admission.error = exc
             if self.config.rejection == "http":
-                session = StreamSession(connection, admission, self.config, self.registry)
-                session.outcome = f"refused at upgrade: {exc}"
-                session._write_log_line()
-                return self._refusal(connection, exc, request_id)
+                return self._refusal(connection, admission, exc)
         self._admissions[connection] = admission
         return None
 
@@ -223,15 +231,20 @@ class TranscribeServer:
     def _refusal(
         self,
         connection: ServerConnection,
+        admission: Admission,
         exception: StreamException,
-        request_id: str,
         status: int | None = None,
     ) -> Response:
+        """Refuse the upgrade as the service's HTTP errors look, and log the stream's one line."""
+        status = status or exception.http_status
+        session = StreamSession(connection, admission, self.config, self.registry)
+        session.outcome = f"refused with HTTP {status}: {exception}"
+        session.write_log_line()
         body = json.dumps({"Message": exception.message}) + "\n"
-        response = connection.respond(status or exception.http_status, body)
+        response = connection.respond(status, body)
         response.headers["Content-Type"] = "application/json"
         response.headers["x-amzn-ErrorType"] = exception.name
-        response.headers["x-amzn-RequestId"] = request_id
+        response.headers["x-amzn-RequestId"] = admission.request_id
         return response
 
     def _process_response(

@@ -167,7 +167,7 @@ class StreamSession:
             finally:
                 self.registry.unregister(self)
         finally:
-            self._write_log_line()
+            self.write_log_line()
 
     async def _finish_with_exception(self) -> None:
         assert self._failure is not None
@@ -387,7 +387,7 @@ class StreamSession:
 
     # --- the log line --------------------------------------------------------------------------
 
-    def _write_log_line(self) -> None:
+    def write_log_line(self) -> None:
         config = self.admission.config
         params = config.describe() if config is not None else "-"
         seconds = 0.0
