@@ -129,13 +129,23 @@ def test_a_turn_waits_for_silence_and_new_speech_keeps_it_open() -> None:
     tracker.on_result(_result("a", [_word("one", 0.0)], partial=False), now=1.3)
     assert tracker.deadline == pytest.approx(1.6)  # silence counts from the last speech seen
     assert tracker.on_deadline(now=1.5) is None
-    tracker.on_result(_result("b", [_word("two", 1.0)], partial=True), now=1.55)
+    tracker.on_result(_result("b", [_word("two", 0.5)], partial=True), now=1.55)
     assert tracker.deadline is None
     assert tracker.on_deadline(now=5.0) is None
-    tracker.on_result(_result("b", [_word("two", 1.0)], partial=False), now=2.0)
+    tracker.on_result(_result("b", [_word("two", 0.5)], partial=False), now=2.0)
     draft = tracker.on_deadline(now=2.6)
     assert draft is not None and draft.text == "one two"
     assert not tracker.has_open_turn
+
+
+def test_a_pause_in_the_audio_ends_the_turn_even_when_results_arrive_back_to_back() -> None:
+    tracker = TurnTracker(end_of_turn_silence=0.6)
+    tracker.on_result(_result("a", [_word("first", 0.0)], partial=False), now=1.0)
+    close = tracker.on_result(_result("b", [_word("more", 0.5)], partial=True), now=1.01)
+    assert close.finished == ()  # 0.2 s apart: the same turn
+    tracker.on_result(_result("b", [_word("more", 0.5)], partial=False), now=1.02)
+    later = tracker.on_result(_result("c", [_word("again", 2.0)], partial=False), now=1.03)
+    assert [d.text for d in later.finished] == ["first more"]  # 1.2 s of silence in the audio
 
 
 def test_unlabelled_words_continue_the_current_speaker() -> None:
@@ -148,7 +158,7 @@ def test_unlabelled_words_continue_the_current_speaker() -> None:
 def test_flush_keeps_words_the_provider_never_finalised() -> None:
     tracker = TurnTracker(end_of_turn_silence=0.6)
     tracker.on_result(_result("a", [_word("done", 0.0)], partial=False), now=1.0)
-    tracker.on_result(_result("b", [_word("almost", 1.0), _word("there", 1.4)], partial=True), now=1.2)
+    tracker.on_result(_result("b", [_word("almost", 0.5), _word("there", 0.9)], partial=True), now=1.2)
     draft = tracker.flush(now=1.3)
     assert draft is not None and draft.text == "done almost there"
 

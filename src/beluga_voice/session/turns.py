@@ -151,10 +151,8 @@ class TurnTracker:
     def _on_partial(self, result: TranscriptResult, now: float) -> TrackerUpdate:
         if not _has_speech(result):
             return TrackerUpdate()
-        finished: tuple[TurnDraft, ...] = ()
         started = not self._in_speech
-        if started and self._pending is not None and _other_speaker(self._pending.speaker, result.speaker):
-            finished = (self._take_pending(),)
+        finished = self._close_before(result) if started else ()
         self._in_speech = True
         self._open_partial = result
         self._last_speech_seen = now
@@ -165,10 +163,26 @@ class TurnTracker:
         ended = self._in_speech or started
         if started or self._open_partial is None:
             self._last_speech_seen = now
-        finished = self._append(result, now) if _has_speech(result) else []
+        finished = list(self._close_before(result)) if started else []
+        if _has_speech(result):
+            finished += self._append(result, now)
         self._open_partial = None
         self._in_speech = False
         return TrackerUpdate(speech_started=started, speech_ended=ended, finished=tuple(finished))
+
+    def _close_before(self, result: TranscriptResult) -> tuple[TurnDraft, ...]:
+        """New speech ends the pending turn if another speaker talks or if the audio between them
+        holds the whole end-of-turn silence (results may arrive back to back when audio is fed
+        faster than real time, or when the provider lags, but the pause was there)."""
+        pending = self._pending
+        if pending is None:
+            return ()
+        if (
+            _other_speaker(pending.speaker, result.speaker)
+            or result.start - pending.end >= self.end_of_turn_silence
+        ):
+            return (self._take_pending(),)
+        return ()
 
     def _append(self, result: TranscriptResult, now: float) -> list[TurnDraft]:
         """Add a result's words to the pending turn, closing it at every change of speaker."""
