@@ -206,3 +206,13 @@ async def test_eight_kilohertz_telephone_audio(server: TranscribeServer, data_di
         await ws.send(end_of_stream())
         reply = await read_reply(ws)
     assert "young man" in reply.text.lower()
+
+
+async def test_pii_parameters_are_accepted_and_ordinary_speech_is_left_alone(
+    server: TranscribeServer, data_dir: Path
+) -> None:
+    audio = pcm(data_dir, LIBRIVOX.format("0880")) + silence(1.0)
+    redacted = await transcribe(server, f"{BASE}&content-redaction-type=PII&pii-entity-types=ALL", audio)
+    assert redacted.exception is None
+    assert "young man" in redacted.text.lower() and "[PII]" not in redacted.text
+    assert not any(r.entities for r in redacted.results)
