@@ -503,6 +503,30 @@ async def test_delay_fault_holds_results_back() -> None:
     assert waited >= 1.0
 
 
+async def test_random_faults_from_a_seed_hit_the_streams_the_plan_says() -> None:
+    plan = FaultPlan(seed=11, random_rate=1.0, random_max_after=1.0)
+    async with serve_in_background(config(faults=plan)) as server:
+        for number in range(4):
+            expected = plan.for_stream(number)
+            try:
+                async with open_stream(signed(server)) as ws:
+                    with contextlib.suppress(ConnectionClosed):
+                        for _ in range(20):  # 2 s at real time: every fault has the time to happen
+                            await ws.send(audio_event(CHUNK))
+                            await asyncio.sleep(0.1)
+                        await ws.send(end_of_stream())
+                    reply = await read_reply(ws)
+            except InvalidStatus as refused:
+                assert refused.response.status_code == expected.refuse_status
+                continue
+            if expected.drop_after is not None:
+                assert reply.close_code is None
+            elif expected.exception is not None:
+                assert reply.exception is not None and reply.exception.name == expected.exception.name
+            else:
+                assert expected.result_delay > 0 and reply.exception is None and reply.finals
+
+
 def test_random_faults_are_reproducible_from_the_seed() -> None:
     plan = FaultPlan(seed=7, random_rate=0.8)
     draws = [plan.for_stream(n) for n in range(20)]

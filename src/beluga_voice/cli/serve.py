@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,13 @@ def _credentials(args: argparse.Namespace) -> CredentialStore:
     return store
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     if args.fault_exception and args.fault_exception_after is None:
         raise UsageError("--fault-exception needs --fault-exception-after S")
@@ -167,8 +175,11 @@ def _engine(args: argparse.Namespace) -> EngineFactory:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    logging.getLogger("beluga_voice.server").setLevel(logging.INFO)
+    log = logging.getLogger("beluga_voice.server")
+    log.setLevel(logging.INFO)
+    if not config.auth and not _is_loopback(config.host):
+        log.warning("--no-auth on %s: anyone who can reach this address can use the server", config.host)
     if config.faults.enabled:
-        logging.getLogger("beluga_voice.server").warning("fault injection is ON: %s", config.faults)
+        log.warning("fault injection is ON: %s", config.faults)
     asyncio.run(run_server(config))
     return EXIT_OK
