@@ -76,20 +76,24 @@ class UtteranceTracker:
         self.open = None
         return closed
 
-    def split(self, lookback: int) -> ClosedUtterance:
-        """Cut an over-long utterance at its quietest window in the last ``lookback`` samples."""
+    def split(self, lo: int, hi: int) -> ClosedUtterance:
+        """Cut the open utterance in its quietest window between samples ``lo`` and ``hi``; the
+        speech after the cut continues as a new open utterance."""
         assert self.open is not None
         probabilities = self.open.probabilities
         first_window = self.position - WINDOW * len(probabilities)
-        begin = max(0, len(probabilities) - lookback // WINDOW)
-        quietest = (
-            begin + int(np.argmin(probabilities[begin:])) if probabilities[begin:] else len(probabilities)
+        begin = min(max(0, -(-(lo - first_window) // WINDOW)), len(probabilities) - 1)
+        stop = max(begin + 1, min(len(probabilities), (hi - first_window) // WINDOW))
+        quietest = begin + int(np.argmin(probabilities[begin:stop]))
+        cut = first_window + WINDOW * quietest + WINDOW // 2
+        speech_end, total, kept = (
+            self.open.speech_end,
+            self.open.speech_samples,
+            probabilities[quietest + 1 :],
         )
-        cut = first_window + WINDOW * (quietest + 1)
-        speech_end, kept = self.open.speech_end, probabilities[quietest + 1 :]
+        kept_speech = WINDOW * sum(p >= self.continue_threshold for p in kept)
         closed = self.close(cut)
+        closed = ClosedUtterance(closed.start, closed.end, closed.speech_end, max(total - kept_speech, 0))
         if speech_end > cut:
-            self.open = OpenUtterance(
-                cut, speech_end, WINDOW * sum(p >= self.threshold for p in kept), list(kept)
-            )
+            self.open = OpenUtterance(cut, speech_end, kept_speech, list(kept))
         return closed

@@ -48,6 +48,9 @@ class Stabilizer:
                 matched += 1
             index += 1
         if matched == len(expected):
+            if self.committed[-1].is_punctuation:  # the punctuation after the last word is committed too
+                while index < len(decoded) and decoded[index].is_punctuation:
+                    index += 1
             return list(decoded[index:])
         # The decoder changed its mind about an earlier committed word: find where the last
         # committed words are in the new decode (near where they were) and keep what follows.
@@ -65,12 +68,25 @@ class Stabilizer:
 
 def _agreed_items(previous: Sequence[Word], current: Sequence[Word]) -> int:
     """How many leading items of ``current`` to commit: through the last spoken word on which it
-    agrees with ``previous``, excluding each decode's final spoken word."""
-    before = [normalized(w.text) for w in previous if not w.is_punctuation][:-1]
-    spoken_positions = [i for i, w in enumerate(current) if not w.is_punctuation][:-1]
+    agrees with ``previous`` (and the punctuation after it if both have the same), excluding each
+    decode's final spoken word."""
+    before = _spoken_runs(previous)[:-1]
     agreed = 0
-    for matched, index in enumerate(spoken_positions):
-        if matched >= len(before) or normalized(current[index].text) != before[matched]:
+    for k, (index, text, trailing, after) in enumerate(_spoken_runs(current)[:-1]):
+        if k >= len(before) or text != before[k][1]:
             break
-        agreed = index + 1
+        agreed = after if trailing and trailing == before[k][2] else index + 1
     return agreed
+
+
+def _spoken_runs(words: Sequence[Word]) -> list[tuple[int, str, str, int]]:
+    """Per spoken word: its index, normalised text, the punctuation right after it, and the index
+    after that punctuation."""
+    runs: list[tuple[int, str, str, int]] = []
+    for index, word in enumerate(words):
+        if not word.is_punctuation:
+            runs.append((index, normalized(word.text), "", index + 1))
+        elif runs:
+            start, text, trailing, _ = runs[-1]
+            runs[-1] = (start, text, trailing + word.text, index + 1)
+    return runs

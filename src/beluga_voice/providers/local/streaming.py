@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -96,6 +96,7 @@ class _Utterance:
     closed: ClosedUtterance | None = None
     latest: _Outcome | None = None
     shown_text: str | None = None  # text of the last partial sent
+    sentence: Decoded | None = None  # set when cut after a stable sentence: its final words
 
     def final_ready(self) -> _Outcome | None:
         """The latest decode if it covers the closed utterance exactly as a final would."""
@@ -103,6 +104,8 @@ class _Utterance:
         if done is None or closed is None:
             return None
         job = done.job
+        if self.sentence is not None:
+            return done if job.known is not None else None
         if job.start == closed.start and job.speech_end == closed.speech_end and job.end >= closed.end:
             return done
         return None
@@ -115,6 +118,7 @@ class _Job:
     end: int
     speech_end: int
     urgent: bool
+    known: Decoded | None = None  # the words are known already: only speaker prints are needed
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,7 @@ class StreamSession:
         self._job: asyncio.Task[None] | None = None
         self._last_partial_at = 0
         self._context = ""
+        self._timeline_end = 0.0  # end of the last final word: later words never start before it
         self._input_done = False
         self._odd_byte = b""
         self._results: asyncio.Queue[TranscriptResult | BaseException | _Finished] = asyncio.Queue()
@@ -246,7 +251,7 @@ class StreamSession:
         ):
             self._close(tracker.close(speech.speech_end + _samples(s.tail)))
         elif tracker.position - speech.start >= _samples(s.max_segment):
-            self._close(tracker.split(_samples(_SPLIT_LOOKBACK)))
+            self._close(tracker.split(tracker.position - _samples(_SPLIT_LOOKBACK), tracker.position))
             self._check_end_of_utterance()  # the rest of the speech opens the next utterance
 
     def _close(self, closed: ClosedUtterance) -> None:
@@ -264,8 +269,12 @@ class StreamSession:
             if ready is None:
                 closed = head.closed
                 assert closed is not None
-                self._launch(_Job(head, closed.start, closed.end, closed.speech_end, urgent=True))
-                return
+                job = _Job(head, closed.start, closed.end, closed.speech_end, True, head.sentence)
+                if head.sentence is not None and self._speakers is None:
+                    ready = _Outcome(job, head.sentence, ())
+                else:
+                    self._launch(job)
+                    return
             self._closing.popleft()
             self._emit_final(head, ready)
         speech, current = tracker.open, self._current
@@ -293,7 +302,7 @@ class StreamSession:
         engine, plan, beam_size = self._engine, self._plan, self._settings.beam_size
 
         def work() -> _Outcome:
-            decoded = engine.decode(
+            decoded = job.known or engine.decode(
                 samples,
                 offset=job.start / SAMPLE_RATE,
                 language=plan.fixed,
@@ -322,7 +331,8 @@ class StreamSession:
 
     def _on_decoded(self, outcome: _Outcome) -> None:
         utterance = outcome.job.utterance
-        if utterance.latest is None or outcome.job.end >= utterance.latest.job.end:
+        latest = utterance.latest
+        if outcome.job.known is not None or latest is None or outcome.job.end >= latest.job.end:
             utterance.latest = outcome
         if utterance.closed is None and utterance is self._current:
             self._emit_partial(utterance, outcome)
@@ -333,12 +343,33 @@ class StreamSession:
     def _emit_partial(self, utterance: _Utterance, outcome: _Outcome) -> None:
         if not outcome.decoded.words:
             return
-        words = utterance.stabilizer.partial(outcome.decoded.words)
+        words = _not_before(utterance.stabilizer.partial(outcome.decoded.words), self._timeline_end)
         text = join_words(words)
-        if text == utterance.shown_text:
+        if text != utterance.shown_text:
+            utterance.shown_text = text
+            self._results.put_nowait(self._result(utterance, words, outcome.decoded, partial=True))
+        self._finish_sentence(utterance, outcome.decoded)
+
+    def _finish_sentence(self, utterance: _Utterance, decoded: Decoded) -> None:
+        """In continuous speech (no pause long enough to end the utterance), a sentence whose words
+        and full stop are stable, with speech after it, is final: cut it off at the quietest point
+        before the next word, so the speaker's earlier sentences do not wait for a pause."""
+        committed = utterance.stabilizer.committed
+        ends = [i for i, w in enumerate(committed) if w.is_punctuation and ends_sentence(committed[: i + 1])]
+        if not ends or self._tracker.open is None:
             return
-        utterance.shown_text = text
-        self._results.put_nowait(self._result(utterance, words, outcome.decoded, partial=True))
+        after = _spoken_after(decoded.words, committed[ends[-1] - 1])
+        following = [w for w in committed[ends[-1] + 1 :] if not w.is_punctuation] or after
+        if not following:
+            return
+        sentence = tuple(committed[: ends[-1] + 1])
+        last_word = max((w for w in sentence if not w.is_punctuation), key=lambda w: w.end)
+        lo = _samples(last_word.end) - _samples(0.05)
+        hi = max(_samples(following[0].start) + _samples(0.05), lo + 1)
+        if lo <= self._tracker.open.start:
+            return
+        utterance.sentence = Decoded(sentence, decoded.language, decoded.language_scores)
+        self._close(self._tracker.split(lo, hi))
 
     def _emit_final(self, utterance: _Utterance, outcome: _Outcome) -> None:
         words = [replace(w, stable=True) for w in outcome.decoded.words]  # the best decode, now fixed
@@ -350,6 +381,8 @@ class StreamSession:
         if not words and utterance.shown_text is None:
             return
         if words:
+            words = _not_before(words, self._timeline_end)
+            self._timeline_end = words[-1].end
             self._context = (self._context + " " + join_words(words)).strip()[-_CONTEXT_CHARS:]
         self._results.put_nowait(
             self._result(utterance, words, outcome.decoded, partial=False, closed=closed)
@@ -396,3 +429,20 @@ def audio_to_samples(audio: Audio) -> FloatArray:
     """Mono float32 at 16 kHz, the only format the models take."""
     out: FloatArray = np.ascontiguousarray(audio.convert(SAMPLE_RATE, 1).samples[:, 0])
     return out
+
+
+def _not_before(words: list[Word], floor: float) -> list[Word]:
+    """Words moved forward where they would start before ``floor`` (Whisper's word times are
+    approximate, and an utterance cut mid-stream must not overlap the one before)."""
+    out = []
+    for word in words:
+        if word.start < floor:
+            word = replace(word, start=floor, end=max(word.end, floor))
+        out.append(word)
+        floor = word.end if not word.is_punctuation else floor
+    return out
+
+
+def _spoken_after(words: Sequence[Word], anchor: Word) -> list[Word]:
+    """Spoken words of a decode that start after ``anchor`` ended."""
+    return [w for w in words if not w.is_punctuation and w.start >= anchor.end - 0.05]
