@@ -148,6 +148,19 @@ def test_a_pause_in_the_audio_ends_the_turn_even_when_results_arrive_back_to_bac
     assert [d.text for d in later.finished] == ["first more"]  # 1.2 s of silence in the audio
 
 
+def test_a_turn_waits_longer_when_partials_showed_speech_the_final_left_out() -> None:
+    tracker = TurnTracker(end_of_turn_silence=0.6)
+    heard = [_word("hello", 0.0), _word("oh", 0.5), _word("hello", 0.9), _word("there", 1.3)]
+    tracker.on_result(_result("a", heard, partial=True), now=2.0)
+    tracker.on_result(_result("a", heard[:1], partial=False), now=2.1)  # the provider cut after "hello"
+    deadline = tracker.deadline
+    assert deadline is not None and deadline > 2.0 + 0.6
+    assert tracker.on_deadline(now=2.7) is None  # the rest is on its way as a new result
+    tracker.on_result(_result("b", heard[1:], partial=False), now=3.0)
+    draft = tracker.on_deadline(now=3.6)
+    assert draft is not None and draft.text == "hello oh hello there"
+
+
 def test_unlabelled_words_continue_the_current_speaker() -> None:
     runs = speaker_runs(
         [_word("a", 0, "1"), _word("b", 1, None), _word(",", 1.3, None, True), _word("c", 2, "2")]

@@ -15,6 +15,12 @@ from beluga_voice.stt.model import TranscriptResult, Word, join_words
 
 Role = Literal["user", "agent"]
 
+CONTINUATION_GRACE = 2.0
+"""Extra seconds a turn waits when the provider finalised only part of the speech its partials
+showed (it cut the utterance and the rest comes as a new result); if the rest never comes
+(the words were retracted), the turn still ends."""
+_TIMING_SLACK = 0.3  # partial and final word times of the same speech differ by up to this
+
 AGENT_SPEAKER = "agent"
 """The speaker label of the agent's own turns in the history."""
 
@@ -106,6 +112,7 @@ class TurnTracker:
         self._open_partial: TranscriptResult | None = None
         self._in_speech = False
         self._last_speech_seen: float | None = None
+        self._heard_until = 0.0  # media time of the latest speech any result showed
 
     @property
     def has_open_turn(self) -> bool:
@@ -121,10 +128,16 @@ class TurnTracker:
         """When the pending turn ends if no new speech arrives (``None``: not waiting)."""
         if self._pending is None or self._in_speech or self._last_speech_seen is None:
             return None
-        return self._last_speech_seen + self.end_of_turn_silence
+        deadline = self._last_speech_seen + self.end_of_turn_silence
+        if self._heard_until > self._pending.end + _TIMING_SLACK:
+            deadline += CONTINUATION_GRACE  # speech heard in partials is not final yet
+        return deadline
 
     def on_result(self, result: TranscriptResult, now: float) -> TrackerUpdate:
         """Take one result (times already on the session timeline) arriving at ``now``."""
+        if _has_speech(result):
+            spoken = [w for w in result.words if not w.is_punctuation]
+            self._heard_until = max(self._heard_until, spoken[-1].end if spoken else result.end)
         if result.is_partial:
             return self._on_partial(result, now)
         return self._on_final(result, now)
