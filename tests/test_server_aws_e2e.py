@@ -75,6 +75,12 @@ def provider(server: TranscribeServer, credential: Credential = KEY, **options: 
     return AWSTranscribeSTT(region="us-east-1", endpoint_url=server.endpoint, credentials=secrets, **options)
 
 
+def strict(server: TranscribeServer, credential: Credential = KEY, **options: Any) -> AWSTranscribeSTT:
+    """One connection, no keep-alive: each failure surfaces as a single connection meets it
+    (the provider's own reconnection is tested at length in test_reconnect_*.py and test_chaos_*.py)."""
+    return provider(server, credential, reconnect=False, idle=None, **options)
+
+
 def speech(data_dir: Path, name: str = UTTERANCE, pad: float = 1.0) -> Audio:
     audio = read_audio(data_dir / name).convert(16000, 1)
     return Audio(np.concatenate([audio.samples, np.zeros((int(pad * 16000), 1), np.float32)]), 16000)
@@ -153,9 +159,7 @@ async def test_language_identification_reports_the_language(
 async def test_wrong_secret_is_a_credentials_error(engine: LocalEngineFactory, data_dir: Path) -> None:
     async with running(engine) as server:
         with pytest.raises(CredentialsError) as raised:
-            await provider(server, Credential(KEY.access_key_id, "not-the-secret")).transcribe(
-                speech(data_dir)
-            )
+            await strict(server, Credential(KEY.access_key_id, "not-the-secret")).transcribe(speech(data_dir))
     assert "signature" in raised.value.message.lower()
     assert KEY.secret_access_key not in raised.value.message
 
@@ -163,7 +167,7 @@ async def test_wrong_secret_is_a_credentials_error(engine: LocalEngineFactory, d
 async def test_unknown_key_is_a_credentials_error(engine: LocalEngineFactory, data_dir: Path) -> None:
     async with running(engine, rejection="http") as server:
         with pytest.raises(CredentialsError):
-            await provider(server, Credential("AKIDNOBODY0000000000", "x")).transcribe(speech(data_dir))
+            await strict(server, Credential("AKIDNOBODY0000000000", "x")).transcribe(speech(data_dir))
 
 
 async def test_expired_url_is_a_retryable_credentials_error(
@@ -171,7 +175,7 @@ async def test_expired_url_is_a_retryable_credentials_error(
 ) -> None:
     async with running(engine, clock=lambda: datetime.now(UTC) + timedelta(minutes=10)) as server:
         with pytest.raises(CredentialsError) as raised:
-            await provider(server).transcribe(speech(data_dir))
+            await strict(server).transcribe(speech(data_dir))
     assert "expired" in raised.value.message.lower() and raised.value.retryable
 
 
@@ -197,7 +201,7 @@ async def test_idle_timeout_is_a_timeout_error(engine: LocalEngineFactory, data_
 
     async with running(engine, idle_timeout=1.0) as server:
         with pytest.raises(BelugaError) as raised:
-            async for _ in provider(server).stream(stalls()):
+            async for _ in strict(server).stream(stalls()):
                 pass
     assert "no new audio was received for 1 seconds" in raised.value.message
 
@@ -210,7 +214,7 @@ async def test_concurrency_limit_is_a_rate_limit_error(engine: LocalEngineFactor
         async with open_stream(url) as holder:
             await holder.send(audio_event(b"\x00" * 3200))
             with pytest.raises(RateLimitError) as raised:
-                await provider(server).transcribe(speech(data_dir))
+                await strict(server).transcribe(speech(data_dir))
             await holder.close()
     assert raised.value.retryable and raised.value.exception_name == "LimitExceededException"
 
@@ -218,7 +222,7 @@ async def test_concurrency_limit_is_a_rate_limit_error(engine: LocalEngineFactor
 async def test_maximum_duration_is_a_rate_limit_error(engine: LocalEngineFactory, data_dir: Path) -> None:
     async with running(engine, max_stream_seconds=0.5) as server:
         with pytest.raises(RateLimitError):
-            await provider(server, max_speed=1.0).transcribe(speech(data_dir))
+            await strict(server, max_speed=1.0).transcribe(speech(data_dir))
 
 
 async def test_a_second_stream_with_the_session_id_is_a_conflict_for_the_first(
@@ -226,7 +230,7 @@ async def test_a_second_stream_with_the_session_id_is_a_conflict_for_the_first(
 ) -> None:
     session = "5f0c1e2d-3b4a-4c5d-8e9f-0a1b2c3d4e5f"
     async with running(engine) as server:
-        stt = provider(server, session_id=session, max_speed=1.0)
+        stt = strict(server, session_id=session, max_speed=1.0)
         first = asyncio.create_task(stt.transcribe(speech(data_dir)))
         await asyncio.sleep(1.0)
         params = {
@@ -248,12 +252,50 @@ async def test_injected_service_failure_is_a_retryable_service_error(
     plan = FaultPlan(exception_after=0.5, exception_name="InternalFailureException")
     async with running(engine, faults=plan) as server:
         with pytest.raises(ServiceError) as raised:
-            await provider(server, max_speed=1.0).transcribe(speech(data_dir))
+            await strict(server, max_speed=1.0).transcribe(speech(data_dir))
     assert raised.value.exception_name == "InternalFailureException" and raised.value.retryable
 
 
 async def test_dropped_connection_is_a_retryable_error(engine: LocalEngineFactory, data_dir: Path) -> None:
     async with running(engine, faults=FaultPlan(drop_after=0.5)) as server:
         with pytest.raises(BelugaError) as raised:
-            await provider(server, max_speed=1.0).transcribe(speech(data_dir))
+            await strict(server, max_speed=1.0).transcribe(speech(data_dir))
     assert raised.value.retryable
+
+
+# --- resilience: the provider survives what the server injects -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        FaultPlan(drop_after=1.5, streams=1),
+        FaultPlan(exception_after=1.5, exception_name="InternalFailureException", streams=1),
+        FaultPlan(exception_after=1.5, exception_name="ServiceUnavailableException", streams=1),
+    ],
+    ids=["dropped-tcp", "internal-failure", "service-unavailable"],
+)
+async def test_the_provider_recovers_from_injected_faults_without_losing_words(
+    engine: LocalEngineFactory, data_dir: Path, plan: FaultPlan
+) -> None:
+    async with running(engine, faults=plan) as server:
+        stt = provider(server, max_speed=1.0)
+        transcript = await stt.transcribe_full(speech(data_dir))
+    assert "young man" in transcript.text.lower()
+    assert stt.last_stream_stats is not None and stt.last_stream_stats.reconnects >= 1
+
+
+async def test_keepalive_outlives_the_idle_timeout(engine: LocalEngineFactory, data_dir: Path) -> None:
+    first = speech(data_dir).to_pcm16()
+    second = speech(data_dir, "librivox/sense_and_sensibility_01_austen_64kb-0930.wav").to_pcm16()
+
+    async def with_a_pause() -> AsyncIterator[bytes]:
+        yield first
+        await asyncio.sleep(4.0)  # the application pauses longer than the server's 2 s idle timeout
+        yield second
+
+    async with running(engine, idle_timeout=2.0) as server:
+        stt = provider(server)  # keep-alive silence starts after 1 s without audio
+        text = " ".join([r.text async for r in stt.stream(with_a_pause()) if r.is_final]).lower()
+    assert "young" in text and "amiable" in text
+    assert stt.last_stream_stats is not None and stt.last_stream_stats.keepalive_seconds > 0
