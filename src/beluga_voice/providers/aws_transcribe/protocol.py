@@ -4,10 +4,9 @@ Two layers, both free of sockets and clocks so they are tested byte for byte:
 
 * :class:`ConnectionProtocol` - one WebSocket connection: audio in, frames out; frames in, results
   (on that connection's own timeline) or a typed error out; what a close means.
-* :class:`StreamTimeline` - one logical stream across connections: the media timeline, the bounded
-  buffer of audio not yet covered by final results (replayed on a new connection), and the filter
-  that keeps finals from being delivered twice. With one connection it is a pass-through; it is
-  what reconnection builds on.
+* :class:`~beluga_voice.stt.timeline.StreamTimeline` - one logical stream across connections (shared
+  with the provider fallback): the media timeline, the bounded buffer of audio not yet covered by
+  final results (replayed on a new connection), the duplicate filter, retractions, speaker labels.
 
 :class:`TranscribeStream` ties them together for the asyncio adapter in ``client.py``.
 """
@@ -15,9 +14,7 @@ Two layers, both free of sockets and clocks so they are tested byte for byte:
 from __future__ import annotations
 
 import enum
-from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
 from beluga_voice.errors import BelugaError, ProtocolError, StreamConnectionError
@@ -32,12 +29,21 @@ from beluga_voice.providers.aws_transcribe.messages import (
     end_of_stream,
 )
 from beluga_voice.providers.aws_transcribe.transcript_json import parse_transcript_event
-from beluga_voice.stt.model import TranscriptResult, join_words
+from beluga_voice.stt.model import TranscriptResult
+from beluga_voice.stt.timeline import DEFAULT_REPLAY_SECONDS, StreamTimeline, TimelineStats
 
-DEFAULT_REPLAY_SECONDS = 30.0
+__all__ = [
+    "DEFAULT_REPLAY_SECONDS",
+    "MAX_INCOMING_MESSAGE",
+    "ConnectionProtocol",
+    "ConnectionState",
+    "ConnectionStats",
+    "StreamTimeline",
+    "TimelineStats",
+    "TranscribeStream",
+]
+
 MAX_INCOMING_MESSAGE = 1024 * 1024
-# A final that ends this close to (or before) the last delivered final is the same speech again.
-TIMELINE_TOLERANCE = 0.005
 
 
 class ConnectionState(enum.Enum):
@@ -54,6 +60,7 @@ class ConnectionStats:
     audio_bytes: int = 0
     frames_sent: int = 0
     messages_received: int = 0
+    transcript_events: int = 0
     results: int = 0
     finals: int = 0
 
@@ -102,6 +109,7 @@ class ConnectionProtocol:
             self.stats.messages_received += 1
             frame = classify(message)
             if isinstance(frame, TranscriptPayload):
+                self.stats.transcript_events += 1
                 results += parse_transcript_event(frame.payload)
             elif isinstance(frame, ExceptionFrame):
                 return self._fail(frame.to_error())
@@ -138,160 +146,65 @@ class ConnectionProtocol:
 
 
 @dataclass
-class _Buffered:
-    start_byte: int
-    chunk: bytes
-
-
-@dataclass
-class TimelineStats:
-    """Counters of the whole stream (across connections)."""
-
-    audio_seconds: float = 0.0
-    connections: int = 0
-    replayed_seconds: float = 0.0
-    duplicate_finals_dropped: int = 0
-
-
-class StreamTimeline:
-    """One media timeline across connections, the replay buffer, and the duplicate-final filter.
-
-    Media time is counted in bytes of audio accepted (``bytes_per_second`` converts); a connection
-    that starts by replaying buffered audio from byte ``b`` has its results shifted by ``b``'s time.
-    """
-
-    def __init__(self, bytes_per_second: int | None, replay_seconds: float = DEFAULT_REPLAY_SECONDS) -> None:
-        self.bytes_per_second = bytes_per_second
-        self.replay_limit = int(replay_seconds * bytes_per_second) if bytes_per_second else 0
-        self.stats = TimelineStats()
-        self._head = 0  # bytes accepted so far
-        self._buffer: deque[_Buffered] = deque()
-        self._buffered_bytes = 0
-        self._offset = 0.0  # media seconds where the current connection's audio starts
-        self._final_until: dict[str | None, float] = {}  # per channel: end of the last final delivered
-        self._replayed_until: dict[str | None, float] = {}  # the same, when the current connection began
-
-    @property
-    def media_time(self) -> float:
-        """Seconds of audio accepted so far (the head of the timeline)."""
-        return self._seconds(self._head)
-
-    @property
-    def buffered_seconds(self) -> float:
-        return self._seconds(self._buffered_bytes)
-
-    def begin_connection(self) -> list[bytes]:
-        """Start a connection: the chunks to send first (audio not yet covered by finals)."""
-        self.stats.connections += 1
-        # Only audio sent again can produce results already delivered; the first connection's
-        # results pass untouched (the service's own segments may legitimately touch or overlap).
-        self._replayed_until = dict(self._final_until) if self.stats.connections > 1 else {}
-        if self._buffer:
-            self._offset = self._seconds(self._buffer[0].start_byte)
-        else:
-            self._offset = self._seconds(self._head)
-        replay = [b.chunk for b in self._buffer]
-        if self.stats.connections > 1:
-            self.stats.replayed_seconds += self._seconds(sum(len(c) for c in replay))
-        return replay
-
-    def record(self, chunk: bytes) -> None:
-        """Audio accepted for sending: it advances the timeline and waits in the replay buffer."""
-        if self.replay_limit:
-            self._buffer.append(_Buffered(self._head, chunk))
-            self._buffered_bytes += len(chunk)
-            while self._buffered_bytes > self.replay_limit and len(self._buffer) > 1:
-                self._buffered_bytes -= len(self._buffer.popleft().chunk)
-        self._head += len(chunk)
-        self.stats.audio_seconds = self.media_time
-
-    def place(self, results: Iterable[TranscriptResult]) -> list[TranscriptResult]:
-        """Connection results on the stream timeline, minus what was already delivered as final."""
-        placed: list[TranscriptResult] = []
-        for result in results:
-            if self._offset:
-                result = result.shifted(self._offset)
-            result_or_none = self._deduplicate(result)
-            if result_or_none is None:
-                continue
-            placed.append(result_or_none)
-            if not result_or_none.is_partial:
-                self._final_until[result.channel] = max(
-                    self._final_until.get(result.channel, 0.0), result.end
-                )
-                self._trim()
-        return placed
-
-    def _deduplicate(self, result: TranscriptResult) -> TranscriptResult | None:
-        covered = self._replayed_until.get(result.channel)
-        if covered is None or result.start >= covered - TIMELINE_TOLERANCE:
-            return result
-        if result.end <= covered + TIMELINE_TOLERANCE:
-            if not result.is_partial:
-                self.stats.duplicate_finals_dropped += 1
-            return None
-        # Straddles the delivered part (speech cut by a reconnect): keep only the new words.
-        words = tuple(w for w in result.words if (w.start + w.end) / 2 >= covered)
-        if result.words and not words:
-            return None
-        start = words[0].start if words else covered
-        return replace(
-            result, start=start, words=words, text=join_words(words) if result.words else result.text
-        )
-
-    def _trim(self) -> None:
-        if not self._final_until or not self.bytes_per_second:
-            return
-        covered_byte = int(min(self._final_until.values()) * self.bytes_per_second)
-        while self._buffer and self._buffer[0].start_byte + len(self._buffer[0].chunk) <= covered_byte:
-            self._buffered_bytes -= len(self._buffer.popleft().chunk)
-
-    def _seconds(self, nbytes: int) -> float:
-        return nbytes / self.bytes_per_second if self.bytes_per_second else 0.0
-
-
-@dataclass
 class TranscribeStream:
     """A whole stream: the timeline plus the current connection's protocol.
 
     ``frame_bytes`` is the size of one PCM frame (all channels); audio is sent only in whole frames.
     ``frame_bytes=None`` (compressed encodings) disables the media timeline and replay.
+    ``overlap_seconds`` of audio already covered by finals are replayed too, as context for the new
+    connection (and the evidence that keeps speaker labels stable).
     """
 
     frame_bytes: int | None
     bytes_per_second: int | None
     replay_seconds: float = DEFAULT_REPLAY_SECONDS
+    overlap_seconds: float = 0.0
     timeline: StreamTimeline = field(init=False)
     connection: ConnectionProtocol | None = field(init=False, default=None)
-    _ended: bool = field(init=False, default=False)
+    replayed: list[bytes] = field(init=False, default_factory=list)
+    """The audio chunks the current connection began with."""
 
     def __post_init__(self) -> None:
-        self.timeline = StreamTimeline(self.bytes_per_second, self.replay_seconds)
+        self.timeline = StreamTimeline(self.bytes_per_second, self.replay_seconds, self.overlap_seconds)
 
     @classmethod
     def for_pcm(
-        cls, sample_rate: int, channels: int = 1, replay_seconds: float = DEFAULT_REPLAY_SECONDS
+        cls,
+        sample_rate: int,
+        channels: int = 1,
+        replay_seconds: float = DEFAULT_REPLAY_SECONDS,
+        overlap_seconds: float = 0.0,
     ) -> TranscribeStream:
         frame = PCM_SAMPLE_WIDTH * channels
-        return cls(frame, sample_rate * frame, replay_seconds)
+        return cls(frame, sample_rate * frame, replay_seconds, overlap_seconds)
 
     def connect(self) -> list[bytes]:
         """A new connection begins: the frames to send on it first (replayed audio)."""
         self.connection = ConnectionProtocol()
-        return [self.connection.audio_frame(chunk) for chunk in self.timeline.begin_connection()]
+        self.replayed = self.timeline.begin_connection()
+        return [self.connection.audio_frame(chunk) for chunk in self.replayed]
 
-    def audio(self, chunk: bytes) -> bytes | None:
-        """The frame for one chunk (``None`` for nothing to send, e.g. a lone partial sample)."""
+    def audio(self, chunk: bytes, *, send: bool = True) -> bytes | None:
+        """Accept one chunk of application audio; the frame to send it (``None``: nothing to send).
+
+        ``send=False`` (no usable connection) only records it: the next connection replays it.
+        """
         if self.frame_bytes and len(chunk) % self.frame_bytes:
             chunk = chunk[: len(chunk) - len(chunk) % self.frame_bytes]
         if not chunk:
             return None
         self.timeline.record(chunk)
-        return self._current().audio_frame(chunk)
+        return self._current().audio_frame(chunk) if send else None
+
+    def keepalive(self, silence: bytes) -> bytes:
+        """The frame for keep-alive silence, kept off the stream's timeline."""
+        frame = self._current().audio_frame(silence)
+        if self.bytes_per_second:
+            self.timeline.insert_silence(len(silence) / self.bytes_per_second)
+        return frame
 
     def end(self) -> bytes:
-        """The end-of-stream frame (the audio source is exhausted)."""
-        self._ended = True
+        """The end-of-stream frame (the audio source is exhausted, or the stream pauses)."""
         return self._current().end_frame()
 
     def receive(self, data: bytes | str) -> list[TranscriptResult]:
@@ -299,6 +212,15 @@ class TranscribeStream:
 
     def closed(self, code: int | None, reason: str = "") -> BelugaError | None:
         return self._current().closed(code, reason)
+
+    def abandon(self) -> list[TranscriptResult]:
+        """The current connection is given up: retractions of its unfinished partials."""
+        return self.timeline.abandon_connection()
+
+    @property
+    def streaming(self) -> bool:
+        """The current connection takes audio (not ending, finished or failed)."""
+        return self.connection is not None and self.connection.state is ConnectionState.STREAMING
 
     @property
     def finished(self) -> bool:
