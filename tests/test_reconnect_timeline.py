@@ -108,7 +108,7 @@ def test_keepalive_gaps_and_a_replay_origin_combine() -> None:
     timeline.insert_silence(0.5)  # after the replay
     feed(timeline, 1.0)
     (result,) = timeline.place([final("b", ("two", 1.6, 2.0))])  # connection time, past the silence
-    assert (result.start, result.end) == (pytest.approx(2.1), pytest.approx(2.5))
+    assert (result.start, result.end) == pytest.approx((2.1, 2.5))
 
 
 def test_unfinished_partials_of_a_failed_connection_are_withdrawn() -> None:
