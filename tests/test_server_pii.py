@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from beluga_voice.errors import ConfigurationError
 from beluga_voice.providers.aws_transcribe.config import TranscribeConfig
 from beluga_voice.server.pii import PiiSettings, apply_pii, find_entities
 from beluga_voice.server.results import ResultShaper
+from beluga_voice.server.vocabulary import VocabularyFilter, parse_filter_option
 from beluga_voice.stt.model import TranscriptResult, Word, join_words
 
 
@@ -94,3 +98,29 @@ def test_fields_not_asked_for_are_left_out() -> None:
     )
     shaped = ResultShaper(TranscribeConfig()).shape(raw)
     assert shaped.language_code is None and shaped.words[0].speaker is None and shaped.words[0].stable is None
+
+
+@pytest.mark.parametrize(
+    ("method", "text", "matches"),
+    [("mask", "well *** it, fine.", 1), ("remove", "well it, fine.", 0), ("tag", "well Darn it, fine.", 1)],
+)
+def test_vocabulary_filter_methods(method: str, text: str, matches: int) -> None:
+    vocabulary = VocabularyFilter(frozenset({"darn"}), method)
+    filtered = ResultShaper(TranscribeConfig(), vocabulary_filter=vocabulary).shape(
+        result("well Darn it, fine.")
+    )
+    assert filtered.text == text
+    assert sum(w.vocabulary_filter_match for w in filtered.words) == matches
+
+
+def test_vocabulary_filter_files_and_lookup(tmp_path: Path) -> None:
+    path = tmp_path / "words.txt"
+    path.write_text("# rude words\nDarn\n\nheck\n")
+    name, words = parse_filter_option(f"rude={path}")
+    assert (name, words) == ("rude", frozenset({"darn", "heck"}))
+    assert VocabularyFilter.for_stream({"rude": words}, ["", "rude"], None) == VocabularyFilter(words, "mask")
+    assert VocabularyFilter.for_stream({}, ["anything"], "tag") is None  # no filters configured: not applied
+    with pytest.raises(LookupError):
+        VocabularyFilter.for_stream({"rude": words}, ["other"], "mask")
+    with pytest.raises(ConfigurationError, match="NAME=FILE"):
+        parse_filter_option("rude")

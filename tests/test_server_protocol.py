@@ -286,6 +286,26 @@ async def test_unknown_parameters_are_ignored(server: TranscribeServer) -> None:
     assert reply.exception is None and reply.finals
 
 
+async def test_vocabulary_filters_apply_by_name_and_unknown_names_are_refused() -> None:
+    async with serve_in_background(config(vocabulary_filters={"noise": frozenset({"audio"})})) as server:
+        masked = await stream_audio(
+            signed(server, **{"vocabulary-filter-name": "noise", "vocabulary-filter-method": "mask"}), 1.0
+        )
+        missing = await stream_audio(
+            signed(server, **{"vocabulary-filter-name": "other", "vocabulary-filter-method": "mask"}), 0.2
+        )
+    items = [
+        json.loads(m["body"])["Transcript"]["Results"][0]["Alternatives"][0]["Items"]  # type: ignore[arg-type]
+        for m in botocore_messages(masked)
+    ]
+    assert items and all(
+        i["Content"] == "***" and i["VocabularyFilterMatch"] is True for group in items for i in group
+    )
+    assert (
+        missing.exception is not None and "vocabulary filter couldn't be found" in missing.exception.message
+    )
+
+
 # --- frames ---------------------------------------------------------------------------------------
 
 

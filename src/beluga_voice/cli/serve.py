@@ -21,6 +21,7 @@ from beluga_voice.server import (
 )
 from beluga_voice.server.auth import Credential
 from beluga_voice.server.settings import DEFAULT_HOST, DEFAULT_PORT
+from beluga_voice.server.vocabulary import parse_filter_option
 
 EXAMPLES = """examples:
   beluga serve                                   # ws://127.0.0.1:8443, signatures checked against AWS_* env
@@ -85,6 +86,14 @@ def add_parser(subparsers: Any) -> None:
     engine = parser.add_argument_group("engine")
     engine.add_argument(
         "--engine", choices=sorted(ENGINES), default="local", help="recogniser (default local)"
+    )
+
+    engine.add_argument(
+        "--vocabulary-filter",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="a vocabulary filter streams can name (one word per line; repeatable)",
     )
 
     faults = parser.add_argument_group("fault injection (off unless asked)")
@@ -163,6 +172,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_ahead_seconds=args.max_ahead if args.max_ahead > 0 else None,
         drain_timeout=args.drain_timeout,
         faults=plan,
+        vocabulary_filters=dict(parse_filter_option(option) for option in args.vocabulary_filter),
         engine=_engine(args),
     )
 

@@ -29,6 +29,7 @@ from beluga_voice.server.handshake import STREAM_PATH, normalize_headers, split_
 from beluga_voice.server.limits import StreamRegistry, too_many_streams
 from beluga_voice.server.settings import ServerConfig
 from beluga_voice.server.stream import Admission, StreamSession, new_request_id
+from beluga_voice.server.vocabulary import VocabularyFilter
 
 log = logging.getLogger("beluga_voice.server")
 # websockets logs every open and close; the server writes its own single line per stream instead.
@@ -218,6 +219,14 @@ class TranscribeServer:
                 f"beluga serve decodes media-encoding pcm only, not '{config.media_encoding}': send "
                 "signed 16-bit little-endian PCM (media-encoding=pcm)."
             )
+        try:
+            admission.vocabulary_filter = VocabularyFilter.for_stream(
+                self.config.vocabulary_filters,
+                [config.vocabulary_filter_name or "", *config.vocabulary_filter_names],
+                config.vocabulary_filter_method,
+            )
+        except LookupError as exc:
+            raise bad_request(str(exc.args[0])) from None
         admission.config = config
         admission.session_id = config.session_id or admission.session_id
         if self.registry.is_full():

@@ -1,5 +1,7 @@
 """Engine results reshaped into what the service would send for the stream's parameters.
 
+Order: fields the stream did not ask for are removed, then the vocabulary filter, stabilization, PII.
+
 Partials carry no confidence and no speaker; ``Stable`` exists only with stabilization, and a word
 marked stable never changes afterwards; ``ChannelId``, ``LanguageCode`` and ``LanguageIdentification``
 appear only when asked for; PII is identified or redacted last, on partials as well as finals, so
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from beluga_voice.providers.aws_transcribe.config import TranscribeConfig
 from beluga_voice.server.pii import PiiSettings, apply_pii
+from beluga_voice.server.vocabulary import VocabularyFilter
 from beluga_voice.stt.model import LanguageScore, TranscriptResult, Word, join_words
 
 # Consecutive partials a word must survive unchanged before it is marked stable.
@@ -89,9 +92,15 @@ def _fallback_language(config: TranscribeConfig) -> str | None:
 class ResultShaper:
     """One channel's results, shaped as the service shapes them for this stream's parameters."""
 
-    def __init__(self, config: TranscribeConfig, channel: str | None = None) -> None:
+    def __init__(
+        self,
+        config: TranscribeConfig,
+        channel: str | None = None,
+        vocabulary_filter: VocabularyFilter | None = None,
+    ) -> None:
         self.config = config
         self.channel = channel
+        self.vocabulary_filter = vocabulary_filter
         self.stabilizer = (
             Stabilizer(config.partial_results_stability)
             if config.enable_partial_results_stabilization
@@ -131,6 +140,8 @@ class ResultShaper:
             shaped = replace(shaped, language_code=code, language_scores=scores)
         else:
             shaped = replace(shaped, language_code=None, language_scores=())
+        if self.vocabulary_filter is not None:
+            shaped = self.vocabulary_filter.apply(shaped)
         if self.stabilizer is not None:
             shaped = self.stabilizer.apply(shaped)
         if self.pii is not None:

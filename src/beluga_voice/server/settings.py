@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,8 @@ class ServerConfig:
     streams) is answered: ``"frame"`` (default) upgrades and sends the exception frame, which every
     client can read; ``"http"`` refuses the upgrade with the exception's HTTP status, JSON body and
     ``x-amzn-ErrorType`` header. ``port=0`` picks a free port. ``clock`` is the server's idea of now
-    for signature windows (tests move it to expire URLs).
+    for signature windows (tests move it to expire URLs). ``vocabulary_filters`` maps filter names to
+    word sets; with none configured, the filter parameters are accepted and not applied.
     """
 
     host: str = DEFAULT_HOST
@@ -49,6 +50,7 @@ class ServerConfig:
     drain_timeout: float = 30.0
     close_timeout: float = 10.0
     faults: FaultPlan = field(default_factory=FaultPlan)
+    vocabulary_filters: Mapping[str, frozenset[str]] = field(default_factory=dict)
     engine: EngineFactory | None = None
     clock: Callable[[], datetime] = utc_now
 

@@ -44,6 +44,7 @@ from beluga_voice.server.exceptions import (
 from beluga_voice.server.faults import StreamFaults
 from beluga_voice.server.limits import StreamRegistry, stream_too_long
 from beluga_voice.server.results import ResultShaper
+from beluga_voice.server.vocabulary import VocabularyFilter
 from beluga_voice.stt.provider import STTProvider
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class Admission:
     signing: SigningContext | None = None
     access_key: str | None = None
     providers: list[STTProvider] = field(default_factory=list)
+    vocabulary_filter: VocabularyFilter | None = None
 
 
 @dataclass
@@ -186,7 +188,11 @@ class StreamSession:
             asyncio.Queue(maxsize=AUDIO_QUEUE_CHUNKS) for _ in range(channels)
         ]
         shapers = [
-            ResultShaper(config, f"ch_{i}" if config.enable_channel_identification else None)
+            ResultShaper(
+                config,
+                f"ch_{i}" if config.enable_channel_identification else None,
+                self.admission.vocabulary_filter,
+            )
             for i in range(channels)
         ]
         providers = self.admission.providers
