@@ -14,7 +14,7 @@ from beluga_voice.audio.pcm import Audio, check_sample_rate
 from beluga_voice.audio.reader import read_audio
 from beluga_voice.providers.local.diarization.clustering import DEFAULT_THRESHOLD, SpeakerClustering
 from beluga_voice.providers.local.diarization.turns import Turn, embed_turns
-from beluga_voice.providers.local.engine import SAMPLE_RATE, Decoded, LocalEngine
+from beluga_voice.providers.local.engine import DEFAULT_CPU_THREADS, SAMPLE_RATE, Decoded, LocalEngine
 from beluga_voice.providers.local.executor import ROUTINE
 from beluga_voice.providers.local.languages import LanguagePlan, plan_languages
 from beluga_voice.providers.local.model_files import WhisperModelFiles, inspect_model
@@ -26,7 +26,9 @@ _engines: dict[tuple[str, int], LocalEngine] = {}
 _engines_lock = threading.Lock()
 
 
-def shared_engine(model_path: str | os.PathLike[str] | None = None, *, cpu_threads: int = 0) -> LocalEngine:
+def shared_engine(
+    model_path: str | os.PathLike[str] | None = None, *, cpu_threads: int = DEFAULT_CPU_THREADS
+) -> LocalEngine:
     """The process-wide engine for a model directory, loaded on first use (loading takes a while)."""
     path = str(inspect_model(model_path).path.resolve())
     with _engines_lock:
@@ -63,7 +65,7 @@ class LocalSTT(STTProvider):
         sentence_end_silence: float = 0.3,
         max_segment: float = 15.0,
         beam_size: int | None = None,
-        cpu_threads: int = 0,
+        cpu_threads: int = DEFAULT_CPU_THREADS,
         vad_threshold: float = 0.5,
         use_context: bool = False,
         speaker_threshold: float = DEFAULT_THRESHOLD,

@@ -162,7 +162,10 @@ class StreamSession:
         self._buffer = SampleBuffer()
         self._current: _Utterance | None = None
         self._closing: deque[_Utterance] = deque()
-        self._job: asyncio.Task[None] | None = None
+        # One urgent job (final, end-of-utterance candidate) and one routine job (partial) at a time:
+        # an utterance that ends while a partial decodes does not wait for it (engine num_workers=2).
+        self._urgent: asyncio.Task[None] | None = None
+        self._routine: asyncio.Task[None] | None = None
         self._last_partial_at = 0
         self._context = ""
         self._timeline_end = 0.0  # end of the last final word: later words never start before it
@@ -182,10 +185,10 @@ class StreamSession:
                     raise item
                 yield item
         finally:
-            for task in (pump, self._job):
-                if task is not None and not task.done():
-                    task.cancel()
-            await asyncio.gather(pump, *([self._job] if self._job else []), return_exceptions=True)
+            tasks = [t for t in (pump, self._urgent, self._routine) if t is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -223,9 +226,12 @@ class StreamSession:
 
     def _advance(self) -> None:
         self._check_end_of_utterance()
-        if self._job is None:
-            self._start_next_job()
-        if self._input_done and self._job is None and not self._closing and self._tracker.open is None:
+        if self._urgent is None:
+            self._start_urgent_job()
+        if self._routine is None and self._urgent is None and not self._closing:
+            self._start_partial_job()
+        idle = self._urgent is None and self._routine is None
+        if self._input_done and idle and not self._closing and self._tracker.open is None:
             self._drained.set()
 
     def _check_end_of_utterance(self) -> None:
@@ -261,7 +267,8 @@ class StreamSession:
         if closed.speech_samples >= _samples(self._settings.min_speech) or utterance.shown_text is not None:
             self._closing.append(utterance)
 
-    def _start_next_job(self) -> None:
+    def _start_urgent_job(self) -> None:
+        """The next final (in order), or a candidate decode once the speaker has paused."""
         s, tracker = self._settings, self._tracker
         while self._closing:
             head = self._closing[0]
@@ -285,7 +292,13 @@ class StreamSession:
             latest = current.latest
             if latest is None or latest.job.speech_end != speech.speech_end or latest.job.end < candidate_end:
                 self._launch(_Job(current, speech.start, candidate_end, speech.speech_end, urgent=True))
-        elif (
+
+    def _start_partial_job(self) -> None:
+        s, tracker = self._settings, self._tracker
+        speech, current = tracker.open, self._current
+        if speech is None or current is None:
+            return
+        if (
             tracker.in_speech
             and speech.speech_samples >= _samples(s.min_speech)
             and tracker.position - self._last_partial_at >= _samples(s.partial_interval)
@@ -320,21 +333,29 @@ class StreamSession:
         async def run() -> None:
             try:
                 outcome = await engine.run(work, URGENT if job.urgent else ROUTINE)
-                self._job = None
+                if job.urgent:
+                    self._urgent = None
+                else:
+                    self._routine = None
                 self._on_decoded(outcome)
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # delivered to the consumer, which re-raises it
                 self._results.put_nowait(exc)
 
-        self._job = asyncio.create_task(run())
+        task = asyncio.create_task(run())
+        if job.urgent:
+            self._urgent = task
+        else:
+            self._routine = task
 
     def _on_decoded(self, outcome: _Outcome) -> None:
         utterance = outcome.job.utterance
         latest = utterance.latest
-        if outcome.job.known is not None or latest is None or outcome.job.end >= latest.job.end:
+        newest = outcome.job.known is not None or latest is None or outcome.job.end >= latest.job.end
+        if newest:
             utterance.latest = outcome
-        if utterance.closed is None and utterance is self._current:
+        if newest and utterance.closed is None and utterance is self._current:
             self._emit_partial(utterance, outcome)
         self._advance()
 
