@@ -49,7 +49,15 @@ def speech(data_dir: Path) -> bytes:
 
 
 def aws(fake: FakeTranscribe, **kwargs: Any) -> AWSTranscribeSTT:
-    options: dict[str, Any] = {"credentials": CREDENTIALS, "max_speed": None, "drain_timeout": 5.0}
+    # One connection, no keep-alive: these tests check what a single connection does (reconnection
+    # has its own tests in test_reconnect_*.py).
+    options: dict[str, Any] = {
+        "credentials": CREDENTIALS,
+        "max_speed": None,
+        "drain_timeout": 5.0,
+        "reconnect": False,
+        "idle": None,
+    }
     options.update(kwargs)
     return AWSTranscribeSTT(endpoint_url=fake.url, **options)
 

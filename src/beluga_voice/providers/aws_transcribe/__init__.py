@@ -14,6 +14,7 @@ from beluga_voice.providers.aws_transcribe.protocol import (
 )
 from beluga_voice.providers.aws_transcribe.provider import AWSTranscribeSTT
 from beluga_voice.providers.aws_transcribe.regions import Endpoint, resolve_endpoint, streaming_regions
+from beluga_voice.providers.aws_transcribe.resilience import IdlePolicy, ReconnectPolicy, StreamStats
 from beluga_voice.providers.aws_transcribe.signing import (
     ChainCredentials,
     SessionCredentials,
@@ -32,8 +33,11 @@ __all__ = [
     "ConnectionInfo",
     "ConnectionProtocol",
     "Endpoint",
+    "IdlePolicy",
+    "ReconnectPolicy",
     "SessionCredentials",
     "StaticCredentials",
+    "StreamStats",
     "StreamTimeline",
     "TimelineStats",
     "TranscribeConfig",

@@ -1,9 +1,10 @@
 """The asyncio adapter: moves bytes between ``websockets`` and the sans-I/O :class:`TranscribeStream`.
 
-Three concurrent parts per stream: a sender (audio source -> uniform chunks -> frames), a receiver
-(frames -> results), and the consumer (this generator), joined by one queue. The current
-connection lives in :class:`StreamRunner` and is opened through ``open_url`` so that a new
-connection (with a freshly presigned URL) can replace it while the sender keeps its place.
+:class:`StreamRunner` runs one logical stream over as many connections as it takes: each is opened
+through ``open_url`` (a freshly presigned URL, fresh credentials, a new session id), starts with
+the replay of the audio not yet covered by finals, and is replaced with backoff when it fails with a
+retryable error. The decisions live in sans-I/O pieces (``protocol``, ``backoff``, ``keepalive``,
+``resilience``); this module only moves bytes and keeps time.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -21,17 +24,27 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from beluga_voice.audio.chunker import rechunk
 from beluga_voice.audio.pacer import paced
+from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
 from beluga_voice.errors import (
     BelugaError,
     ProtocolError,
     StreamConnectionError,
     StreamTimeoutError,
 )
+from beluga_voice.providers.aws_transcribe.backoff import Backoff, Outage
+from beluga_voice.providers.aws_transcribe.keepalive import IdleScheduler, ResultWatchdog, is_speech
 from beluga_voice.providers.aws_transcribe.messages import error_for_upgrade
 from beluga_voice.providers.aws_transcribe.protocol import MAX_INCOMING_MESSAGE, TranscribeStream
 from beluga_voice.providers.aws_transcribe.redaction import redact
+from beluga_voice.providers.aws_transcribe.resilience import (
+    NO_RECONNECT,
+    IdlePolicy,
+    ReconnectPolicy,
+    StreamStats,
+)
 from beluga_voice.stt.model import TranscriptResult
 from beluga_voice.stt.provider import AudioStream, ConnectionEvent, ConnectionListener
+from beluga_voice.telemetry.stream import StreamTelemetry
 
 logger = logging.getLogger("beluga_voice.aws")
 
@@ -125,40 +138,77 @@ async def open_connection(url: str, options: ClientOptions) -> tuple[ClientConne
     return ws, info
 
 
+OpenUrl = Callable[[int], Awaitable[str]]
+"""Presigns the URL of connection number ``n`` (1-based) from freshly resolved credentials."""
+
+WATCH_POLL = 1.0
+"""Longest sleep of a connection's watchdog while nothing is pending (one wake-up a second)."""
+
+
+@dataclass(eq=False)
+class _Link:
+    """One WebSocket connection of the stream, from its handshake to its outcome."""
+
+    number: int
+    ws: ClientConnection
+    info: ConnectionInfo
+    opened_at: float
+    watchdog: ResultWatchdog
+    outcome: asyncio.Future[BelugaError | None]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    end_sent: bool = False
+    idle_close: bool = False
+
+    @property
+    def over(self) -> bool:
+        return self.outcome.done()
+
+    def finish(self, error: BelugaError | None) -> None:
+        """The first outcome wins: a normal finish (``None``) or the error that ended it."""
+        if not self.outcome.done():
+            self.outcome.set_result(error)
+
+
 @dataclass(frozen=True)
-class _Failure:
+class _Done:
+    """The stream finished: every final of the audio was delivered."""
+
+
+@dataclass(frozen=True)
+class _Raise:
     error: BaseException
 
 
-@dataclass(frozen=True)
-class _Closed:
-    error: BelugaError | None
-
-
-class _AudioSent:
-    """The sender has sent the end-of-stream frame."""
-
-
-_Item = TranscriptResult | _Failure | _Closed | _AudioSent
+_Item = TranscriptResult | _Done | _Raise
 
 
 class StreamRunner:
-    """Runs one logical stream: connection, sender, receiver, drain, cleanup.
+    """Runs one logical stream over as many connections as it takes.
 
-    Reconnection (issue 6) plugs in at :meth:`_connect` (a new URL per connection; the timeline
-    replays buffered audio) and at the ``_Closed``/``_Failure`` items of the consumer loop.
+    Tasks: a supervisor (opens connections, waits for each to end, reconnects with backoff or
+    gives up), a sender (audio source -> chunks -> the live connection, or the replay buffer while
+    there is none), an idle loop (keep-alive silence or a lazy close), and per connection a receiver
+    and a watchdog. One lock orders everything that writes to a socket, so a new connection's replay
+    and the next live chunk can neither interleave nor repeat. The consumer (:meth:`results`) only
+    reads the queue, so a slow application never delays a reconnection.
     """
 
     def __init__(
         self,
-        open_url: Callable[[], Awaitable[str]],
+        open_url: OpenUrl,
         stream: TranscribeStream,
         options: ClientOptions,
         *,
         chunk_size: int,
         sample_rate: int,
         channels: int,
+        policy: ReconnectPolicy = NO_RECONNECT,
+        idle: IdlePolicy | None = None,
         on_event: ConnectionListener | None = None,
+        telemetry: StreamTelemetry | None = None,
+        stats: StreamStats | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._open_url = open_url
         self._stream = stream
@@ -166,63 +216,244 @@ class StreamRunner:
         self._chunk_size = chunk_size
         self._sample_rate = sample_rate
         self._channels = channels
+        self._bytes_per_second = sample_rate * channels * PCM_SAMPLE_WIDTH
+        self._policy = policy
+        self._idle = idle
         self._on_event = on_event
+        self._telemetry = telemetry
+        self.stats = stats or StreamStats(stream.timeline.stats)
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._backoff = Backoff(policy.base_delay, policy.max_delay)
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._ws: ClientConnection | None = None
+        self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._live: _Link | None = None  # the connection that takes audio now
+        self._last: _Link | None = None  # the newest connection, live or not
+        self._link_ready = asyncio.Event()
+        self._resume = asyncio.Event()
+        self._audio_done = False
+        self._unsent = False  # audio recorded while no connection took it
+        self._outage: Outage | None = None
+        self._scheduler = IdleScheduler(idle or IdlePolicy(), clock())
+        self._silence = bytes(chunk_size)
+        self._last_replay_seconds = 0.0
         self.info: ConnectionInfo | None = None
 
+    # --- the consumer --------------------------------------------------------------------------
+
     async def results(self, audio: AudioStream) -> AsyncIterator[TranscriptResult]:
-        """Results in order until the service closes after the end of audio."""
+        """Results in order until the last final of the audio; raises what ended the stream."""
+        self._spawn(self._supervise(audio))
         try:
-            await self._connect(attempt=1)
-            self._spawn(self._send(audio))
-            async for result in self._consume():
-                yield result
-            self._emit(ConnectionEvent("closed", detail=self.info.describe() if self.info else ""))
-        except BelugaError as exc:
-            detail = self.info.describe() if self.info else ""
-            self._emit(ConnectionEvent("disconnected", attempt=1, error=exc, detail=detail))
-            raise
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, TranscriptResult):
+                    yield item
+                elif isinstance(item, _Done):
+                    return
+                else:
+                    raise item.error
         finally:
             await self._shutdown()
 
-    async def _connect(self, attempt: int) -> None:
-        url = await self._open_url()
-        self._ws, self.info = await open_connection(url, self._options)
-        logger.debug("connected: %s", self.info.describe())
-        replay = self._stream.connect()
-        for frame in replay:
-            await self._ws.send(frame)
-        self._spawn(self._receive(self._ws))
-        self._emit(ConnectionEvent("connected", attempt=attempt, detail=self.info.describe()))
+    # --- the supervisor ------------------------------------------------------------------------
 
-    async def _consume(self) -> AsyncIterator[TranscriptResult]:
-        loop = asyncio.get_running_loop()
-        draining = False
+    async def _supervise(self, audio: AudioStream) -> None:
+        try:
+            link = await self._establish(None)
+            self._spawn(self._send(audio))
+            if self._idle is not None:
+                self._spawn(self._idle_loop())
+            while True:
+                error = await link.outcome
+                await self._retire(link)
+                if error is None:
+                    if not link.idle_close or await self._nothing_left_after_idle():
+                        self._emit(ConnectionEvent("closed", link.number, detail=link.info.describe()))
+                        self._queue.put_nowait(_Done())
+                        return
+                    link = await self._establish(None)
+                    continue
+                link = await self._recover(link, error)
+        except BelugaError as exc:
+            self._queue.put_nowait(_Raise(exc))
+
+    async def _recover(self, link: _Link, error: BelugaError) -> _Link:
+        """A connection failed: give up (fatal) or open the next one."""
+        now = self._clock()
+        self._note_error(error)
+        detail = link.info.describe()
+        if not self._policy.retries(error):
+            self._emit(ConnectionEvent("disconnected", link.number, error, detail=detail))
+            raise error
+        for retraction in self._stream.abandon():
+            self._deliver(retraction)
+        # Healthy = it made progress (new finals) or lasted; a flapping service that only repeats
+        # replayed results stays one outage, which the attempt budget ends.
+        progress = self._stream.timeline.connection_finals > 0
+        healthy = progress or now - link.opened_at >= self._policy.healthy_after
+        if healthy or self._outage is None:
+            self._outage = Outage(started=now)
+        self._emit(ConnectionEvent("disconnected", link.number, error, detail=detail))
+        if self._idle is not None and self._idle.mode == "lazy" and self._idle_now(now):
+            self._resume.clear()
+            self._scheduler.closed()
+            await self._resume.wait()  # lazy: reopen when audio resumes (or ends)
+        return await self._establish(error, failed_at=now)
+
+    async def _establish(self, failure: BelugaError | None, failed_at: float | None = None) -> _Link:
+        """Open a connection, retrying retryable failures with backoff until the outage budget ends."""
+        last = failure
         while True:
-            if draining:
-                try:
-                    async with asyncio.timeout(self._options.drain_timeout):
-                        item = await self._queue.get()
-                except TimeoutError:
-                    raise StreamTimeoutError(
-                        f"the service sent nothing for {self._options.drain_timeout:g} s after the end of "
-                        "the audio and did not close the stream; the last results may be missing"
-                    ) from None
-            else:
-                item = await self._queue.get()
-            if isinstance(item, TranscriptResult):
-                yield item
-            elif isinstance(item, _AudioSent):
-                draining = True
-                logger.debug("end of stream sent at %.3f", loop.time())
-            elif isinstance(item, _Closed):
-                if item.error is not None:
-                    raise item.error
+            outage = self._outage
+            if outage is not None and (failure is not None or outage.attempts):
+                now = self._clock()
+                if outage.exhausted(now, self._policy.max_attempts, self._policy.max_outage):
+                    assert last is not None
+                    last.add_note(f"gave up reconnecting after {outage.describe(now)}")
+                    self._emit(
+                        ConnectionEvent(
+                            "disconnected",
+                            outage.attempts,
+                            last,
+                            detail=f"gave up after {outage.describe(now)}",
+                        )
+                    )
+                    raise last
+                attempt = outage.attempts + 1
+                remaining = self._policy.max_outage - (now - outage.started)
+                delay = min(self._backoff.delay(attempt, self._rng), max(0.0, remaining))
+                self._emit(
+                    ConnectionEvent("reconnecting", attempt, last, detail=f"next connection in {delay:.2f} s")
+                )
+                await asyncio.sleep(delay)
+            try:
+                link = await self._open()
+            except BelugaError as exc:
+                self._note_error(exc)
+                if not self._policy.retries(exc):
+                    self._emit(ConnectionEvent("disconnected", self.stats.connections, exc))
+                    raise
+                if self._outage is None:
+                    self._outage = Outage(started=failed_at if failed_at is not None else self._clock())
+                self._outage.attempts += 1
+                last = exc
+                continue
+            return self._opened(link, reconnection=failure is not None, failed_at=failed_at)
+
+    def _opened(self, link: _Link, *, reconnection: bool, failed_at: float | None) -> _Link:
+        outage = self._outage
+        attempt = 1
+        if outage is not None:
+            outage.attempts += 1
+            attempt = outage.attempts
+        detail = link.info.describe()
+        if reconnection:
+            downtime = self._clock() - (failed_at if failed_at is not None else link.opened_at)
+            replayed = self._last_replay_seconds
+            self.stats.reconnects += 1
+            self.stats.downtime_seconds += downtime
+            if self._telemetry is not None:
+                self._telemetry.reconnect(downtime)
+            self._emit(ConnectionEvent("reconnected", attempt, None, downtime, replayed, detail))
+        else:
+            self._emit(ConnectionEvent("connected", attempt, detail=detail))
+        return link
+
+    async def _nothing_left_after_idle(self) -> bool:
+        """After a lazy close: wait for audio; ``True`` if the audio ended with nothing more to send."""
+        if not (self._audio_done and not self._unsent):
+            self._emit(ConnectionEvent("closed", detail="idle: reopens when audio resumes"))
+            await self._resume.wait()
+        return self._audio_done and not self._unsent
+
+    # --- one connection ------------------------------------------------------------------------
+
+    async def _open(self) -> _Link:
+        number = self.stats.connections + 1
+        url = await self._open_url(number)
+        ws, info = await open_connection(url, self._options)
+        self.info = info
+        logger.debug("connected: %s", info.describe())
+        loop = asyncio.get_running_loop()
+        link = _Link(
+            number,
+            ws,
+            info,
+            self._clock(),
+            ResultWatchdog(self._policy.watchdog_timeout, self._options.drain_timeout),
+            loop.create_future(),
+        )
+        self._last = link
+        async with self._lock:
+            frames = self._stream.connect()
+            chunks = self._stream.replayed
+            self._unsent = False
+            try:
+                for frame in frames:
+                    await ws.send(frame)
+                now = self._clock()
+                link.watchdog.audio(now, any(self._is_speech(chunk) for chunk in chunks))
+                if self._audio_done:
+                    await ws.send(self._stream.end())
+                    link.end_sent = True
+                    link.watchdog.ended(now)
+                self._live = link
+                self._link_ready.set()
+            except ConnectionClosed:
+                pass  # refused after the upgrade, or dropped: the receiver reads why
+        self._last_replay_seconds = sum(map(len, chunks)) / self._bytes_per_second if number > 1 else 0.0
+        if self._last_replay_seconds and self._telemetry is not None:
+            self._telemetry.audio_replayed(self._last_replay_seconds)
+        link.tasks.append(self._spawn(self._receive(link)))
+        link.tasks.append(self._spawn(self._watch(link)))
+        return link
+
+    async def _receive(self, link: _Link) -> None:
+        stream = self._stream
+        try:
+            async for data in link.ws:
+                link.watchdog.message(self._clock())
+                for result in stream.receive(data):
+                    self._deliver(result)
+        except ConnectionClosed:
+            pass
+        except BelugaError as exc:
+            link.finish(exc)
+            return
+        link.finish(stream.closed(link.ws.close_code, link.ws.close_reason or ""))
+
+    async def _watch(self, link: _Link) -> None:
+        poll = min(WATCH_POLL, (self._policy.watchdog_timeout or WATCH_POLL) / 2)
+        while not link.over:
+            now = self._clock()
+            error = link.watchdog.check(now)
+            if error is not None:
+                if not link.end_sent:
+                    self.stats.watchdog_restarts += 1
+                logger.debug("watchdog: %s (%s)", error.message, link.info.describe())
+                link.finish(error)
                 return
-            else:
-                raise item.error
+            deadline = link.watchdog.deadline()
+            await asyncio.sleep(poll if deadline is None else min(poll, max(0.0, deadline - now)))
+
+    async def _retire(self, link: _Link) -> None:
+        """Stop a connection that ended: no more audio goes to it, its tasks end, its socket closes."""
+        if self._live is link:
+            self._live = None
+            self._link_ready.clear()
+        for task in link.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        if link.outcome.result() is None:
+            with contextlib.suppress(Exception):
+                await link.ws.close()
+        else:
+            link.ws.transport.abort()  # a failed connection gets no close handshake to wait for
+        await asyncio.gather(*link.tasks, return_exceptions=True)
+
+    # --- audio ---------------------------------------------------------------------------------
 
     async def _send(self, audio: AudioStream) -> None:
         chunks = rechunk(audio, self._chunk_size)
@@ -230,49 +461,128 @@ class StreamRunner:
             chunks = paced(chunks, self._sample_rate, self._channels, self._options.max_speed)
         try:
             async for chunk in chunks:
-                frame = self._stream.audio(chunk)
-                if frame is not None:
-                    await self._current().send(frame)
-            await self._current().send(self._stream.end())
-            self._queue.put_nowait(_AudioSent())
-        except ConnectionClosed:
-            return  # the receiver reports why the connection closed
+                await self._accept(chunk)
+            await self._end_audio()
         except BaseException as exc:  # the application's audio source failed: surface its error
             if not isinstance(exc, asyncio.CancelledError):
-                self._queue.put_nowait(_Failure(exc))
+                self._queue.put_nowait(_Raise(exc))
             raise
 
-    async def _receive(self, ws: ClientConnection) -> None:
-        try:
-            async for data in ws:
-                for result in self._stream.receive(data):
-                    self._queue.put_nowait(result)
-        except ConnectionClosed:
-            pass
-        except BelugaError as exc:
-            self._queue.put_nowait(_Failure(exc))
-            return
-        self._queue.put_nowait(_Closed(self._stream.closed(ws.close_code, ws.close_reason or "")))
+    async def _accept(self, chunk: bytes) -> None:
+        if self._live is None and self._stream.timeline.buffer_full:
+            self._resume.set()  # a lazily closed stream reopens now
+            await self._link_ready.wait()  # an outage with a full buffer: hold the source, lose nothing
+        async with self._lock:
+            now = self._clock()
+            link = self._usable()
+            frame = self._stream.audio(chunk, send=link is not None)
+            self._scheduler.audio(now)
+            if self._telemetry is not None:
+                self._telemetry.audio_sent(len(chunk) / self._bytes_per_second)
+            if link is None:
+                self._unsent = True
+                self._resume.set()
+                return
+            if frame is None:
+                return
+            try:
+                await link.ws.send(frame)
+            except ConnectionClosed:
+                return  # the receiver reports why; the chunk waits in the replay buffer
+            link.watchdog.audio(now, self._is_speech(chunk))
 
-    def _current(self) -> ClientConnection:
-        if self._ws is None:
-            raise StreamConnectionError("no open connection")
-        return self._ws
+    async def _end_audio(self) -> None:
+        async with self._lock:
+            self._audio_done = True
+            self._resume.set()
+            link = self._usable()
+            if link is None:
+                return  # the next connection ends the stream after its replay
+            with contextlib.suppress(ConnectionClosed):
+                await link.ws.send(self._stream.end())
+                link.end_sent = True
+                link.watchdog.ended(self._clock())
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _usable(self) -> _Link | None:
+        """The live connection if audio may go to it (never into a failed or ending one)."""
+        link = self._live
+        if link is None or link.over or not self._stream.streaming:
+            return None
+        return link
+
+    def _is_speech(self, chunk: bytes) -> bool:
+        return self._policy.watchdog_timeout is not None and is_speech(chunk, self._policy.speech_dbfs)
+
+    # --- silence -------------------------------------------------------------------------------
+
+    def _idle_now(self, now: float) -> bool:
+        return not self._audio_done and now - self._scheduler.last_audio >= (self._idle or IdlePolicy()).after
+
+    async def _idle_loop(self) -> None:
+        assert self._idle is not None
+        scheduler, chunk_seconds = self._scheduler, self._chunk_size / self._bytes_per_second
+        while not self._audio_done:
+            action, wait = scheduler.next_action(self._clock())
+            if action == "wait":
+                await asyncio.sleep(min(wait, self._idle.after))
+                continue
+            async with self._lock:
+                now = self._clock()
+                action, _ = scheduler.next_action(now)  # audio may have come while we waited
+                link = None if self._audio_done else self._usable()
+                if action == "keepalive":
+                    if link is None:
+                        scheduler.keepalive_skipped(now)
+                        continue
+                    with contextlib.suppress(ConnectionClosed):
+                        await link.ws.send(self._stream.keepalive(self._silence))
+                    scheduler.keepalive_sent(now, chunk_seconds)
+                    self.stats.keepalive_seconds += chunk_seconds
+                    if self._telemetry is not None:
+                        self._telemetry.keepalive_sent(chunk_seconds)
+                elif action == "close":
+                    scheduler.closed()
+                    if link is None:
+                        continue
+                    logger.debug("idle for %.1f s: closing until audio resumes", now - scheduler.last_audio)
+                    link.idle_close = True
+                    self._resume.clear()
+                    self._unsent = False
+                    self._live = None
+                    self._link_ready.clear()
+                    self.stats.idle_closes += 1
+                    with contextlib.suppress(ConnectionClosed):
+                        await link.ws.send(self._stream.end())
+                        link.end_sent = True
+                        link.watchdog.ended(now)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _deliver(self, result: TranscriptResult) -> None:
+        self._queue.put_nowait(result)
+        if self._telemetry is not None:
+            self._telemetry.result(result)
+
+    def _note_error(self, error: BelugaError) -> None:
+        self.stats.errors.append(error.code)
+        if self._telemetry is not None:
+            self._telemetry.error(error)
+        logger.debug("stream error (%s): %s", "retryable" if error.retryable else "fatal", error.message)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coroutine)
         task.add_done_callback(_swallow)
         self._tasks.append(task)
+        return task
 
     async def _shutdown(self) -> None:
         for task in self._tasks:
             task.cancel()
-        if self._ws is not None:
+        link = self._last
+        if link is not None:
             with contextlib.suppress(Exception):
-                await self._ws.close()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
+                await link.ws.close()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
     def _emit(self, event: ConnectionEvent) -> None:

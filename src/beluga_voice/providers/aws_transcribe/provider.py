@@ -15,13 +15,16 @@ from beluga_voice.audio.chunker import DEFAULT_CHUNK_MS, chunk_bytes
 from beluga_voice.errors import ConfigurationError
 from beluga_voice.providers.aws_transcribe.client import ClientOptions, StreamRunner
 from beluga_voice.providers.aws_transcribe.config import DEFAULT_REGION, TranscribeConfig, field_names
-from beluga_voice.providers.aws_transcribe.protocol import (
-    DEFAULT_REPLAY_SECONDS,
-    TimelineStats,
-    TranscribeStream,
-)
+from beluga_voice.providers.aws_transcribe.protocol import DEFAULT_REPLAY_SECONDS, TranscribeStream
 from beluga_voice.providers.aws_transcribe.redaction import redact_url
 from beluga_voice.providers.aws_transcribe.regions import Endpoint, resolve_endpoint
+from beluga_voice.providers.aws_transcribe.resilience import (
+    NO_RECONNECT,
+    IdleMode,
+    IdlePolicy,
+    ReconnectPolicy,
+    StreamStats,
+)
 from beluga_voice.providers.aws_transcribe.signing import (
     MAX_EXPIRES,
     CredentialSource,
@@ -33,6 +36,8 @@ from beluga_voice.providers.aws_transcribe.signing import (
 )
 from beluga_voice.stt.model import Transcript, TranscriptResult
 from beluga_voice.stt.provider import AudioInput, AudioStream, ConnectionListener, STTProvider
+from beluga_voice.telemetry.metrics import Telemetry
+from beluga_voice.telemetry.stream import StreamTelemetry
 
 logger = logging.getLogger("beluga_voice.aws")
 
@@ -47,6 +52,11 @@ class AWSTranscribeSTT(STTProvider):
     botocore's chain unless ``credentials=``/``session=``/``profile=`` say otherwise, and are
     resolved again for every connection. ``endpoint_url`` (or ``AWS_ENDPOINT_URL_TRANSCRIBE_STREAMING``)
     points the provider at another endpoint such as ``beluga serve``.
+
+    Streams survive failures: ``reconnect`` (a :class:`ReconnectPolicy`, ``True`` for the default,
+    ``False`` for none) replaces a failed connection and replays the audio not yet covered by finals
+    (at most ``replay_seconds``); ``idle`` (``"keepalive"``, ``"lazy"``, ``None`` or an
+    :class:`IdlePolicy`) keeps a silent stream from the service's 15-second idle timeout.
     """
 
     name = "aws"
@@ -72,8 +82,11 @@ class AWSTranscribeSTT(STTProvider):
         connect_timeout: float = 10.0,
         drain_timeout: float = 10.0,
         replay_seconds: float = DEFAULT_REPLAY_SECONDS,
+        reconnect: ReconnectPolicy | bool = True,
+        idle: IdlePolicy | IdleMode | None = "keepalive",
         url_expires: int = MAX_EXPIRES,
         ssl_context: ssl.SSLContext | None = None,
+        telemetry: Telemetry | None = None,
         **options: Any,
     ) -> None:
         unknown = sorted(set(options) - _CONFIG_FIELDS)
@@ -110,7 +123,12 @@ class AWSTranscribeSTT(STTProvider):
         )
         self._credentials: CredentialSource = credential_source(credentials, session, profile)
         self._chunk_size = chunk_bytes(config.sample_rate, chunk_ms, config.channels)
+        if replay_seconds < 0:
+            raise ConfigurationError(f"replay_seconds={replay_seconds} must not be negative")
         self._replay_seconds = replay_seconds
+        self.reconnect_policy = _reconnect_policy(reconnect)
+        self.idle_policy = _idle_policy(idle)
+        self._telemetry = telemetry
         if max_speed is not None and max_speed <= 0:
             raise ConfigurationError(f"max_speed={max_speed} must be positive (or None for no pacing)")
         self.client_options = ClientOptions(
@@ -119,7 +137,8 @@ class AWSTranscribeSTT(STTProvider):
             max_speed=max_speed,
             ssl_context=ssl_context,
         )
-        self.last_stream_stats: TimelineStats | None = None
+        self.last_stream_stats: StreamStats | None = None
+        """Counters of the latest ``stream()`` (live while it runs): reconnects, downtime, replay, keep-alive."""
 
     @classmethod
     def from_session(cls, boto_session: HasCredentials, **kwargs: Any) -> AWSTranscribeSTT:
@@ -137,14 +156,28 @@ class AWSTranscribeSTT(STTProvider):
     async def stream(
         self, audio: AudioStream, *, on_connection_event: ConnectionListener | None = None
     ) -> AsyncIterator[TranscriptResult]:
-        """Results of a live PCM stream (pieces of any size); ends after the last final."""
+        """Results of a live PCM stream (pieces of any size); ends after the last final.
+
+        Retryable failures are survived (see ``reconnect``); ``on_connection_event`` receives
+        ``connected``, ``disconnected``, ``reconnecting``, ``reconnected`` and ``closed`` events.
+        """
+        policy, idle = self.reconnect_policy, self.idle_policy
         if self.config.media_encoding == "pcm":
-            state = TranscribeStream.for_pcm(self.sample_rate, self.channels, self._replay_seconds)
-        else:  # compressed audio has no byte-to-time mapping: no timeline offsets, no replay
+            overlap = policy.overlap_seconds if policy.enabled and self._replay_seconds else 0.0
+            state = TranscribeStream.for_pcm(
+                self.sample_rate, self.channels, self._replay_seconds, min(overlap, self._replay_seconds / 2)
+            )
+        else:  # compressed audio has no byte-to-time mapping (no replay) and cannot restart mid-stream
             state = TranscribeStream(frame_bytes=None, bytes_per_second=None, replay_seconds=0)
+            policy, idle = NO_RECONNECT, None
         options = self.client_options
         if self.config.media_encoding != "pcm" and options.max_speed is not None:
             options = dataclasses.replace(options, max_speed=None)
+        stats = StreamStats(state.timeline.stats)
+        self.last_stream_stats = stats
+        telemetry = StreamTelemetry(
+            self.name, self.config.region, self.config.language_code, telemetry=self._telemetry
+        )
         runner = StreamRunner(
             self.presigned_url,
             state,
@@ -152,13 +185,15 @@ class AWSTranscribeSTT(STTProvider):
             chunk_size=self._chunk_size,
             sample_rate=self.sample_rate,
             channels=self.channels,
+            policy=policy,
+            idle=idle,
             on_event=on_connection_event,
+            telemetry=telemetry,
+            stats=stats,
         )
-        try:
+        with telemetry:
             async for result in runner.results(audio):
                 yield result
-        finally:
-            self.last_stream_stats = state.timeline.stats
 
     async def transcribe_full(self, audio: AudioInput) -> Transcript:
         if self.config.media_encoding != "pcm":
@@ -168,10 +203,16 @@ class AWSTranscribeSTT(STTProvider):
             )
         return await super().transcribe_full(audio)
 
-    async def presigned_url(self) -> str:
-        """A freshly signed URL from freshly resolved credentials (one per connection)."""
+    async def presigned_url(self, connection: int = 1) -> str:
+        """A freshly signed URL from freshly resolved credentials (one per connection).
+
+        Every connection gets a new session id, except that the first one uses ``session_id`` when
+        it is configured (reusing it on a reconnection would collide with the failed session).
+        """
         credentials = await asyncio.to_thread(self._credentials.resolve)
         params = self.config.to_query_params()
+        if connection > 1:
+            params["session-id"] = str(uuid.uuid4())
         params.setdefault("session-id", str(uuid.uuid4()))
         url = presign_url(self.endpoint, params, credentials, expires=self._url_expires)
         logger.debug("connecting to %s", redact_url(url))
@@ -182,6 +223,22 @@ class AWSTranscribeSTT(STTProvider):
             f"AWSTranscribeSTT(region={self.config.region!r}, endpoint={self.endpoint.url!r}, "
             f"options={self.config.describe()!r}, credentials={self._credentials!r})"
         )
+
+
+def _reconnect_policy(reconnect: ReconnectPolicy | bool) -> ReconnectPolicy:
+    if isinstance(reconnect, ReconnectPolicy):
+        return reconnect
+    if isinstance(reconnect, bool):
+        return ReconnectPolicy() if reconnect else NO_RECONNECT
+    raise ConfigurationError(f"reconnect= takes True, False or a ReconnectPolicy, got {reconnect!r}")
+
+
+def _idle_policy(idle: IdlePolicy | IdleMode | None) -> IdlePolicy | None:
+    if idle is None or isinstance(idle, IdlePolicy):
+        return idle
+    if idle in ("keepalive", "lazy"):
+        return IdlePolicy(mode=idle)
+    raise ConfigurationError(f"idle= takes 'keepalive', 'lazy', None or an IdlePolicy, got {idle!r}")
 
 
 def _default_region(session: object) -> str:

@@ -1,0 +1,149 @@
+"""What a stream does when its connection fails or falls silent, and what it counts.
+
+:class:`ReconnectPolicy` decides which failures get a new connection and how persistently;
+:class:`IdlePolicy` keeps a stream alive through silence; :class:`StreamStats` is what the
+application reads afterwards (``provider.last_stream_stats``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from beluga_voice.errors import BelugaError, ConfigurationError
+from beluga_voice.stt.timeline import TimelineStats
+
+IdleMode = Literal["keepalive", "lazy"]
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """Reconnection after retryable failures (dropped connections, service faults, timeouts).
+
+    An *outage* starts at a failure and ends when a new connection proves healthy (it delivered a
+    new final result, or stayed up ``healthy_after`` seconds). Within one outage at most
+    ``max_attempts`` connections are tried, for at most ``max_outage`` seconds, each after a delay of
+    exponential backoff with full jitter (``base_delay``, doubling, at most ``max_delay``). Errors that
+    a new connection cannot cure (credentials, parameters, access) are raised at once.
+
+    ``watchdog_timeout``: a connection that has been sent speech but returns nothing for this long is
+    replaced (``None`` disables). ``overlap_seconds``: audio already transcribed that is replayed
+    before the untranscribed rest, as context and to keep speaker labels stable.
+    """
+
+    enabled: bool = True
+    max_attempts: int = 6
+    max_outage: float = 30.0
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+    healthy_after: float = 5.0
+    watchdog_timeout: float | None = 10.0
+    speech_dbfs: float = -45.0
+    """Chunks louder than this (RMS, dB full scale) count as speech for the watchdog."""
+    overlap_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        for name in ("max_outage", "max_delay", "healthy_after"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.base_delay <= self.max_delay:
+            raise ConfigurationError(
+                f"base_delay must be within 0 and max_delay ({self.max_delay}), got {self.base_delay}"
+            )
+        if self.watchdog_timeout is not None and self.watchdog_timeout <= 0:
+            raise ConfigurationError(
+                f"watchdog_timeout must be positive (or None to disable), got {self.watchdog_timeout}"
+            )
+        if self.overlap_seconds < 0:
+            raise ConfigurationError(f"overlap_seconds must not be negative, got {self.overlap_seconds}")
+
+    def retries(self, error: BaseException) -> bool:
+        """Whether ``error`` gets a new connection (only typed, retryable errors do)."""
+        return self.enabled and isinstance(error, BelugaError) and error.retryable
+
+
+NO_RECONNECT = ReconnectPolicy(enabled=False, watchdog_timeout=None, overlap_seconds=0.0)
+
+
+@dataclass(frozen=True)
+class IdlePolicy:
+    """What happens while the application sends no audio (the service ends a stream after 15 s).
+
+    ``"keepalive"`` (default): after ``after`` seconds without audio, send ``flush_seconds`` of
+    silence at real-time pace (the service needs trailing silence to finalise the last words), then
+    one chunk of silence every ``interval`` seconds. Silence is billed; it is counted as keep-alive
+    seconds and kept off the result timeline.
+
+    ``"lazy"``: after ``close_after`` seconds without audio, end the connection cleanly (every
+    final delivered) and open a new one when audio resumes: nothing billed while idle, but each
+    reopening costs a handshake and starts a new request with its own 15-second minimum charge.
+    """
+
+    mode: IdleMode = "keepalive"
+    after: float = 1.0
+    flush_seconds: float = 1.5
+    interval: float = 5.0
+    close_after: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("keepalive", "lazy"):
+            raise ConfigurationError(f"idle mode must be 'keepalive' or 'lazy', got {self.mode!r}")
+        for name in ("after", "interval", "close_after"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"idle {name} must be positive, got {getattr(self, name)}")
+        if self.flush_seconds < 0:
+            raise ConfigurationError(f"idle flush_seconds must not be negative, got {self.flush_seconds}")
+
+
+@dataclass
+class StreamStats:
+    """Counters of one ``stream()`` call, live while it runs (``provider.last_stream_stats``)."""
+
+    timeline: TimelineStats = field(default_factory=TimelineStats, repr=False)
+    reconnects: int = 0
+    downtime_seconds: float = 0.0
+    """Time without a usable connection, summed over reconnections."""
+    keepalive_seconds: float = 0.0
+    """Silence sent only to keep the connection open (billed by the service)."""
+    watchdog_restarts: int = 0
+    idle_closes: int = 0
+    errors: list[str] = field(default_factory=list)
+    """Codes of the errors met, retried or not, in order."""
+
+    @property
+    def audio_seconds(self) -> float:
+        """Application audio accepted (what the service bills, before replays and keep-alive)."""
+        return self.timeline.audio_seconds
+
+    @property
+    def connections(self) -> int:
+        return self.timeline.connections
+
+    @property
+    def replayed_seconds(self) -> float:
+        """Audio sent again on new connections (billed again)."""
+        return self.timeline.replayed_seconds
+
+    @property
+    def lost_seconds(self) -> float:
+        """Audio that could not be replayed because an outage outlasted the replay buffer."""
+        return self.timeline.lost_seconds
+
+    @property
+    def duplicate_finals_dropped(self) -> int:
+        return self.timeline.duplicate_finals_dropped
+
+    @property
+    def retracted_partials(self) -> int:
+        return self.timeline.retracted_partials
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamStats(audio_seconds={self.audio_seconds:.2f}, connections={self.connections}, "
+            f"reconnects={self.reconnects}, downtime_seconds={self.downtime_seconds:.2f}, "
+            f"replayed_seconds={self.replayed_seconds:.2f}, keepalive_seconds={self.keepalive_seconds:.2f}, "
+            f"watchdog_restarts={self.watchdog_restarts}, idle_closes={self.idle_closes}, "
+            f"lost_seconds={self.lost_seconds:.2f}, errors={self.errors})"
+        )
