@@ -335,6 +335,18 @@ async def test_per_frame_signed_envelopes_are_verified_and_an_empty_envelope_end
     assert sum(r.end - r.start for r in reply.finals) == pytest.approx(2.0)
 
 
+async def test_an_open_server_unwraps_signed_envelopes_without_checking_them() -> None:
+    async with serve_in_background(config(auth=False)) as server:
+        url = presigned_url(server.endpoint, PARAMS, Credential("AKIDANYONE0000000000", "any-secret"))
+        signer = FrameSigner(Credential("AKIDANYONE0000000000", "any-secret"), url)
+        async with open_stream(url) as ws:
+            for _ in range(20):
+                await ws.send(signer.envelope(audio_event(CHUNK)))
+            await ws.send(signer.envelope(b""))
+            reply = await read_reply(ws)
+    assert reply.exception is None and sum(r.end - r.start for r in reply.finals) == pytest.approx(2.0)
+
+
 async def test_a_broken_signature_chain_ends_the_stream(server: TranscribeServer) -> None:
     url = signed(server)
     signer = FrameSigner(KEY, url)
