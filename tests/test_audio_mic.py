@@ -53,7 +53,10 @@ async def test_opening_the_microphone_here_says_what_is_missing() -> None:
 
 async def test_without_the_mic_extra_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # what Python sees when it is not installed
-    with pytest.raises(ConfigurationError, match=r"needs the 'mic' extra: pip install 'beluga-voice\[mic\]'"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"needs the 'mic' extra; install it with `pip install 'beluga-voice\[mic\]'`",
+    ):
         async with Microphone():
             pass
 

@@ -503,11 +503,9 @@ async def _check_microphone(limit: float) -> CheckResult:
 
 def _default_input_device() -> str:
     # The microphone module's own checks, so doctor and `Microphone()` give the same advice.
-    from beluga_voice.audio.mic import _check_input_device, _import_sounddevice
+    from beluga_voice.audio.mic import input_device_name
 
-    sd = _import_sounddevice()
-    _check_input_device(sd, None, 1)
-    return str(sd.query_devices(None, kind="input")["name"])
+    return input_device_name()
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ def _import_sounddevice() -> ModuleType:
         return importlib.import_module("sounddevice")
     except ImportError:
         raise ConfigurationError(
-            "microphone input needs the 'mic' extra: pip install 'beluga-voice[mic]'"
+            "microphone input needs the 'mic' extra; install it with `pip install 'beluga-voice[mic]'`"
         ) from None
     except OSError as exc:  # sounddevice is installed but cannot find the PortAudio library
         raise ConfigurationError(
