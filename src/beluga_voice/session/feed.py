@@ -1,8 +1,9 @@
 """The audio path between the application and the provider.
 
 A bounded queue (backpressure, not unbounded memory), the session's media clock (which wall-clock
-moment each stretch of audio arrived, for latency figures), keep-alive silence for stalled live
-sources, and the tail of audio not yet covered by final results, replayed if the stream restarts.
+moment each stretch of audio arrived, for latency figures) and keep-alive silence for stalled live
+sources. What a restarted stream must hear again is the shared :class:`StreamTimeline`'s business:
+every piece handed to the provider is reported to it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import bisect
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
-from beluga_voice.audio.chunker import iter_chunks
 from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
 from beluga_voice.session.state import SessionStateError
-
-_REPLAY_PIECE_SECONDS = 1
 
 
 class AudioFeed:
@@ -27,14 +25,12 @@ class AudioFeed:
         channels: int,
         max_pieces: int,
         keep_alive_after: float | None,
-        replay_seconds: float,
         clock: Callable[[], float],
     ) -> None:
         self.frame_bytes = PCM_SAMPLE_WIDTH * channels
         self.bytes_per_second = sample_rate * self.frame_bytes
         self._max_pieces = max_pieces
         self._keep_alive_after = keep_alive_after
-        self._max_tail = int(replay_seconds * sample_rate) * self.frame_bytes
         self._clock = clock
         self._items: deque[tuple[bytes, float] | None] = deque()
         self._readable = asyncio.Event()
@@ -47,8 +43,6 @@ class AudioFeed:
         self.handed = 0
         """Bytes handed to the provider so far (the session's media clock, replays not counted)."""
         self._first_wall: float | None = None
-        self._tail = bytearray()
-        self._tail_start = 0
         self._ends: list[int] = []
         self._walls: list[float] = []
         self._first_entry = 0
@@ -98,19 +92,16 @@ class AudioFeed:
 
     # -- provider side ----------------------------------------------------------------------------
 
-    def open_stream(self) -> tuple[float, AsyncIterator[bytes]]:
-        """Audio for a new provider stream and the media time at which it begins.
-
-        The first stream starts at 0. A restarted stream first gets the replay tail: the audio since
-        the last final result, so words cut by the failure are transcribed again.
-        """
+    def open_stream(self, replay: Sequence[bytes], handed: Callable[[bytes], None]) -> AsyncIterator[bytes]:
+        """Audio for a new provider stream: ``replay`` first (audio a failed stream left without
+        finals), then the queue; ``handed`` hears of every new piece (keep-alive silence included)."""
         self._generation += 1
-        offset = self._tail_start / self.bytes_per_second
-        return offset, self._stream(self._generation, bytes(self._tail))
+        return self._stream(self._generation, replay, handed)
 
-    async def _stream(self, generation: int, replay: bytes) -> AsyncIterator[bytes]:
-        replay_piece = self.bytes_per_second * _REPLAY_PIECE_SECONDS
-        for piece in iter_chunks(replay, replay_piece):
+    async def _stream(
+        self, generation: int, replay: Sequence[bytes], handed: Callable[[bytes], None]
+    ) -> AsyncIterator[bytes]:
+        for piece in replay:
             yield piece
         while not self._ended:
             item = await self._next(generation)
@@ -121,6 +112,7 @@ class AudioFeed:
                 return
             data, received_at = item
             self._record(data, received_at)
+            handed(data)
             yield data
 
     async def _next(self, generation: int) -> tuple[bytes, float] | None:
@@ -173,12 +165,6 @@ class AudioFeed:
         self.handed += len(data)
         self._ends.append(self.handed)
         self._walls.append(received_at)
-        self._tail += data
-        excess = len(self._tail) - self._max_tail
-        if excess > 0:
-            excess += -excess % self.frame_bytes
-            del self._tail[:excess]
-            self._tail_start += excess
 
     # -- the media clock --------------------------------------------------------------------------
 
@@ -200,12 +186,3 @@ class AudioFeed:
             del self._ends[: self._first_entry]
             del self._walls[: self._first_entry]
             self._first_entry = 0
-
-    def finalized_until(self, media_time: float) -> None:
-        """Audio before ``media_time`` has final results: it never needs a replay."""
-        cut = int(media_time * self.bytes_per_second)
-        cut -= cut % self.frame_bytes
-        cut = min(cut, self.handed)
-        if cut > self._tail_start:
-            del self._tail[: cut - self._tail_start]
-            self._tail_start = cut

@@ -38,6 +38,7 @@ from beluga_voice.session.turns import AGENT_SPEAKER, Turn, TurnDraft, TurnMetri
 from beluga_voice.stt.model import TranscriptResult
 from beluga_voice.stt.provider import ConnectionEvent, STTProvider
 from beluga_voice.stt.registry import create_provider
+from beluga_voice.stt.timeline import StreamTimeline
 from beluga_voice.telemetry import SessionTelemetry, Telemetry
 from beluga_voice.usage import SessionUsage
 
@@ -207,7 +208,6 @@ class VoiceSession:
             channels=self.stt.channels,
             max_pieces=self.config.input_queue_size,
             keep_alive_after=self.config.keep_alive_after if self.config.keep_alive else None,
-            replay_seconds=self.config.replay_seconds,
             clock=loop.time,
         )
         self._bus.start()
@@ -295,16 +295,21 @@ class VoiceSession:
             await self._stream_with_restarts(feed)
 
     async def _stream_with_restarts(self, feed: AudioFeed) -> None:
+        """Run the provider's stream; after a retryable failure, open a new one that first hears
+        the audio the failed one left without finals (the shared :class:`StreamTimeline` keeps
+        times continuous, drops words already delivered and withdraws dead partials)."""
+        timeline = StreamTimeline(feed.bytes_per_second, replay_seconds=self.config.replay_seconds)
         attempt = 0
         failed_at: float | None = None
         while True:
-            offset, audio = feed.open_stream()
+            audio = feed.open_stream(timeline.begin_connection(), timeline.record)
             try:
                 async for result in self.stt.stream(audio, on_connection_event=self._on_connection_event):
                     if attempt:
                         self._announce_restarted(attempt, failed_at)
                         attempt = 0
-                    self._on_result(result.shifted(offset) if offset else result)
+                    for placed in timeline.place([result]):
+                        self._on_result(placed)
                 if attempt:
                     self._announce_restarted(attempt, failed_at)
                 return
@@ -326,8 +331,9 @@ class VoiceSession:
                         ConnectionEvent("reconnecting", attempt, error, detail="session reopening the stream")
                     )
                 )
+                for retraction in timeline.abandon_connection():
+                    self._on_result(retraction)
                 await asyncio.sleep(min(_RETRY_BACKOFF * 2 ** (attempt - 1), _RETRY_BACKOFF_MAX))
-                self._tracker.abandon_open_utterance()
 
     def _announce_restarted(self, attempt: int, failed_at: float | None) -> None:
         downtime = self._now() - failed_at if failed_at is not None else 0.0
@@ -364,7 +370,6 @@ class VoiceSession:
                 self._bus.emit(SpeechStarted(result.start, speaker))
             spoken_at = feed.wall_at(result.end)
             self._bus.emit(FinalTranscript(result, now - spoken_at if spoken_at is not None else None))
-            feed.finalized_until(result.end)
             if update.speech_ended:
                 self._bus.emit(SpeechEnded(result.end, speaker))
             for draft in update.finished:

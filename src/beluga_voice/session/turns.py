@@ -157,12 +157,10 @@ class TurnTracker:
         self._in_speech = False
         return self._take_pending() if self._pending is not None else None
 
-    def abandon_open_utterance(self) -> None:
-        """The stream restarted: its unfinished partial will be transcribed again from the replay."""
-        self._open_partial = None
-
     def _on_partial(self, result: TranscriptResult, now: float) -> TrackerUpdate:
         if not _has_speech(result):
+            if self._open_partial is not None and result.result_id == self._open_partial.result_id:
+                self._open_partial = None  # withdrawn: a failed stream's words come again, re-decoded
             return TrackerUpdate()
         started = not self._in_speech
         finished = self._close_before(result) if started else ()
