@@ -87,6 +87,9 @@ async def test_a_session_over_transcribe_streaming_takes_the_same_turns(
     assert_nothing_lost(recording)
     kinds = [e.event.kind for e in recording.events if isinstance(e, ConnectionChanged)]
     assert kinds[0] == "connected"
+    # The provider's stream counted its audio towards the session's usage (for cost estimates).
+    assert session.usage.audio_seconds == pytest.approx(dialogue.duration, abs=0.2)
+    assert session.usage.billed_seconds >= session.usage.audio_seconds
 
 
 async def test_a_dropped_connection_is_repaired_under_the_session_without_losing_turns(

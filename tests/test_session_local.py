@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import os
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -54,6 +54,7 @@ from beluga_voice.session import (
 )
 from beluga_voice.stt.model import TranscriptResult
 from beluga_voice.stt.provider import AudioStream, ConnectionListener, STTProvider
+from beluga_voice.telemetry import MetricSpec, Telemetry
 
 pytestmark = pytest.mark.model
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -482,6 +483,19 @@ async def _silence_tts(text: str) -> AsyncIterator[bytes]:
         yield piece
 
 
+class Measurements:
+    """A metric sink, plugged into the telemetry hub the way a Prometheus bridge is."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, float, str]] = []
+
+    def record(self, spec: MetricSpec, value: float, attributes: Mapping[str, str]) -> None:
+        self.seen.append((spec.name, value, attributes.get("component", "")))
+
+    def values(self, name: str) -> list[float]:
+        return [value for metric, value, component in self.seen if metric == name and component == "session"]
+
+
 class Speaker:
     """An audio sink that plays in real time, like a loudspeaker would."""
 
@@ -496,7 +510,16 @@ class Speaker:
 async def test_user_speech_over_the_agent_interrupts_it(stt: LocalSTT, data_dir: Path) -> None:
     talk = stitch(data_dir, [[LIBRIVOX.format(870)], ["cards/005.wav"]], pause=4.0)
     speaker = Speaker()
-    session = VoiceSession(stt, SessionConfig(), agent=_echo_words(0.0), tts=_silence_tts, audio_sink=speaker)
+    telemetry, measured = Telemetry(), Measurements()
+    telemetry.add_sink(measured)
+    session = VoiceSession(
+        stt,
+        SessionConfig(),
+        agent=_echo_words(0.0),
+        tts=_silence_tts,
+        audio_sink=speaker,
+        telemetry=telemetry,
+    )
     recording = record(session)
     await session.start()
     await feed(session, talk.pcm, speed=2.0)
@@ -522,6 +545,12 @@ async def test_user_speech_over_the_agent_interrupts_it(stt: LocalSTT, data_dir:
     assert (SessionState.AGENT_SPEAKING, SessionState.USER_SPEAKING) in moves
     metrics = session.metrics
     assert all(m.reply_latency is not None and m.reply_latency >= 0 for m in metrics)
+    # Operators see the same through the shared metric names.
+    assert measured.values("beluga.session.turns") == [1, 1]
+    assert measured.values("beluga.session.interruptions") == [1]
+    assert measured.values("beluga.session.reply_latency") == pytest.approx(
+        [m.reply_latency for m in metrics]
+    )
 
 
 async def test_speech_below_the_barge_in_threshold_does_not_interrupt(stt: LocalSTT, data_dir: Path) -> None:
