@@ -120,17 +120,16 @@ async def test_partials_come_first_and_finals_arrive_while_audio_flows(
 
 
 async def test_batch_path_gives_the_same_result_model(engine: LocalEngine, data_dir: Path) -> None:
-    stt = LocalSTT(engine=engine, show_speaker_label=True)
+    stt = LocalSTT(engine=engine)
     transcript = await stt.transcribe_full(data_dir / "pyannote" / "sample.wav")
     assert {"hello", "chicago", "jersey", "yankee"} <= _words(transcript.text)
-    labels = transcript.speakers  # the batch path labels every word, numbered in order of appearance
-    assert labels == [str(k) for k in range(len(labels))] and labels
-    assert all(w.speaker is not None for w in transcript.words)
     assert transcript.language_code == "en-US"
-    assert all(r.is_final and r.words for r in transcript.results)
+    assert all(r.is_final and r.words and r.language_code == "en-US" for r in transcript.results)
+    assert all(w.speaker is None for w in transcript.words)  # not asked for
     starts = [w.start for w in transcript.words]
-    assert starts == sorted(starts)
+    assert starts == sorted(starts) and starts[0] > 6.0 and transcript.words[-1].end <= 30.0
     assert transcript.duration == pytest.approx(30.0, abs=0.01)
+    assert len({r.result_id for r in transcript.results}) == len(transcript.results)
 
 
 async def test_other_input_rates_are_resampled(engine: LocalEngine, data_dir: Path) -> None:
@@ -195,3 +194,23 @@ def test_english_only_model_refuses_other_languages_with_the_fix(engine: LocalEn
     with pytest.raises(ConfigurationError, match="identify_language needs a multilingual model"):
         LocalSTT(engine=engine, identify_language=True, language_options=["en-US", "fr-FR"])
     assert LocalSTT(engine=engine, language_code="en-GB") is not None
+
+
+async def test_stopping_early_or_a_failing_source_leaves_the_engine_usable(
+    engine: LocalEngine, data_dir: Path
+) -> None:
+    speech = _pcm(
+        read_audio(data_dir / "librivox" / "sense_and_sensibility_01_austen_64kb-0930.wav").samples[:, 0]
+    )
+    stt = LocalSTT(engine=engine)
+    async for _result in stt.stream(_fast(iter_chunks(speech, chunk_bytes(RATE, 100)))):
+        break  # the consumer walks away after the first result
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield speech[:3200]
+        raise ConnectionResetError("microphone unplugged")
+
+    with pytest.raises(ConnectionResetError, match="unplugged"):
+        await _collect(stt, broken())
+    results = await _collect(stt, _fast(iter_chunks(speech, chunk_bytes(RATE, 100))))
+    assert {"amiable", "himself"} <= _words(_transcript(results).text)

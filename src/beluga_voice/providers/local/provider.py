@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import threading
@@ -10,11 +11,12 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from beluga_voice.audio.pcm import Audio, check_sample_rate
+from beluga_voice.audio.chunker import DEFAULT_CHUNK_MS, chunk_bytes, iter_chunks
+from beluga_voice.audio.pcm import Audio, check_sample_rate, float_to_pcm16
 from beluga_voice.audio.reader import read_audio
-from beluga_voice.providers.local.diarization.clustering import DEFAULT_THRESHOLD, SpeakerClustering
-from beluga_voice.providers.local.diarization.turns import Turn, embed_turns
-from beluga_voice.providers.local.engine import DEFAULT_CPU_THREADS, SAMPLE_RATE, Decoded, LocalEngine
+from beluga_voice.providers.local.buffer import FloatArray
+from beluga_voice.providers.local.diarization.clustering import DEFAULT_THRESHOLD
+from beluga_voice.providers.local.engine import DEFAULT_CPU_THREADS, SAMPLE_RATE, LocalEngine
 from beluga_voice.providers.local.executor import ROUTINE
 from beluga_voice.providers.local.languages import LanguagePlan, plan_languages
 from beluga_voice.providers.local.model_files import WhisperModelFiles, inspect_model
@@ -117,15 +119,19 @@ class LocalSTT(STTProvider):
             input_rate=self._sample_rate,
             speakers=self.show_speaker_label,
         )
-        async for result in session.run(audio):
-            yield result
+        async with contextlib.aclosing(session.run(audio)) as results:  # stops the session if we stop
+            async for result in results:
+                yield result
 
     async def transcribe_full(self, audio: AudioInput) -> Transcript:
-        """A whole recording in one pass (VAD, 30 s windows, running context): faster than
-        streaming it, with the same result model and the same speaker labelling."""
-        if self._plan.fixed is None:  # per-utterance language identification lives in the stream
-            return await super().transcribe_full(audio)
+        """A whole recording. Without speaker labels: faster-whisper's batch path (VAD, 30 s
+        windows with running context) in one pass. With speaker labels or language identification:
+        the stream's own path fed as fast as it goes, so labels and languages come out exactly as a
+        live stream of the same audio would give them (measured: about 1.3x the batch time)."""
         samples = audio_to_samples(_decoded(audio, self._sample_rate))
+        duration = samples.size / SAMPLE_RATE
+        if self._plan.fixed is None or self.show_speaker_label:
+            return await self._transcribe_by_streaming(samples, duration)
         engine = await self.engine()
         language, settings = self._plan.fixed, self.settings
         vad = {
@@ -134,40 +140,36 @@ class LocalSTT(STTProvider):
             "speech_pad_ms": round(settings.pre_roll * 1000),
             "max_speech_duration_s": settings.max_segment,
         }
-        speakers = self.show_speaker_label
-
-        def work() -> list[tuple[Decoded, list[Turn]]]:
-            out: list[tuple[Decoded, list[Turn]]] = []
-            for decoded in engine.transcribe_long(
+        pieces = await engine.run(
+            lambda: engine.transcribe_long(
                 samples, language=language, vad_parameters=vad, beam_size=settings.beam_size
-            ):
-                turns: list[Turn] = []
-                if speakers:
-                    turns = list(embed_turns(engine.speaker_encoder(), samples, 0.0, decoded.words))
-                out.append((decoded, turns))
-            return out
-
-        pieces = await engine.run(work, ROUTINE)
-        clusters = SpeakerClustering(settings.speaker_threshold, max_speakers=settings.max_speakers)
-        batch = next(self._batch_ids)
-        transcript = Transcript(
-            provider=self.name, duration=samples.size / SAMPLE_RATE, language_code=self._plan.locale
+            ),
+            ROUTINE,
         )
-        for index, (decoded, turns) in enumerate(pieces, start=1):
-            words = list(decoded.words)
-            if speakers:
-                words = clusters.label_words(words, turns)
+        batch = next(self._batch_ids)
+        transcript = Transcript(provider=self.name, duration=duration, language_code=self._plan.locale)
+        for index, decoded in enumerate(pieces, start=1):
             transcript.add(
                 TranscriptResult(
                     result_id=f"local-batch-{batch}-{index}",
                     is_partial=False,
-                    start=round(words[0].start, 3),
-                    end=round(words[-1].end, 3),
-                    text=join_words(words),
-                    words=tuple(words),
+                    start=round(decoded.words[0].start, 3),
+                    end=round(decoded.words[-1].end, 3),
+                    text=join_words(decoded.words),
+                    words=decoded.words,
                     language_code=self._plan.locale,
                 )
             )
+        return transcript
+
+    async def _transcribe_by_streaming(self, samples: FloatArray, duration: float) -> Transcript:
+        engine = await self.engine()
+        session = StreamSession(engine, self.settings, self._plan, speakers=self.show_speaker_label)
+        transcript = Transcript(provider=self.name, duration=duration)
+        async with contextlib.aclosing(session.run(_yielding(float_to_pcm16(samples)))) as results:
+            async for result in results:
+                transcript.add(result)
+        transcript.language_code = self._plan.locale or transcript.dominant_language()
         return transcript
 
     def __repr__(self) -> str:
@@ -181,3 +183,10 @@ def _decoded(audio: AudioInput, sample_rate: int) -> Audio:
     if isinstance(audio, bytes):
         return Audio.from_pcm16(audio, sample_rate, 1, "<bytes>")
     return read_audio(Path(audio) if str(audio) != "-" else "-")
+
+
+async def _yielding(pcm: bytes) -> AsyncIterator[bytes]:
+    """A recording in 100 ms chunks, letting other tasks run between them."""
+    for chunk in iter_chunks(pcm, chunk_bytes(SAMPLE_RATE, DEFAULT_CHUNK_MS)):
+        yield chunk
+        await asyncio.sleep(0)

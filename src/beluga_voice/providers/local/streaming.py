@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -40,6 +40,7 @@ from beluga_voice.stt.provider import AudioStream
 
 _CONTEXT_CHARS = 200
 _SPLIT_LOOKBACK = 3.0  # seconds searched for the quietest point when an utterance is too long
+_FIRST_PARTIAL = 0.35  # seconds of speech before the first partial (if partial_interval is longer)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class StreamSettings:
     end_silence: float = 0.6  # silence that ends an utterance
     sentence_end_silence: float = 0.3  # silence that ends one whose text ends a sentence
     max_segment: float = 15.0  # an utterance is cut (at its quietest point) beyond this length
-    tail: float = 0.15  # audio kept after the last speech; also when the candidate decode starts
+    tail: float = 0.1  # audio kept after the last speech; also when the candidate decode starts
     pre_roll: float = 0.25  # audio kept before detected speech (VAD reacts a little late)
     min_speech: float = 0.15  # shorter bursts are noise, not utterances
     vad_threshold: float = 0.5  # Silero speech probability that starts speech
@@ -174,7 +175,7 @@ class StreamSession:
         self._results: asyncio.Queue[TranscriptResult | BaseException | _Finished] = asyncio.Queue()
         self._drained = asyncio.Event()
 
-    async def run(self, audio: AudioStream) -> AsyncIterator[TranscriptResult]:
+    async def run(self, audio: AudioStream) -> AsyncGenerator[TranscriptResult, None]:
         pump = asyncio.create_task(self._pump(audio))
         try:
             while True:
@@ -221,6 +222,8 @@ class StreamSession:
         )
         self._buffer.append(samples)
         self._tracker.push(self._vad.feed(samples))
+        if self._tracker.open is None and not self._closing and self._urgent is None:
+            self._buffer.discard_before(self._keep_from())  # long silences are not kept
 
     # -- decisions -----------------------------------------------------------------------------
 
@@ -241,7 +244,8 @@ class StreamSession:
             return
         if self._current is None:
             self._current = _Utterance(f"local-{self._session_id}-{next(self._utterance_ids)}")
-            self._last_partial_at = tracker.position
+            # the first partial comes sooner than the next ones: the listener waits for a first sign
+            self._last_partial_at = tracker.position - _samples(max(s.partial_interval - _FIRST_PARTIAL, 0.0))
         silence = tracker.silence
         latest = self._current.latest
         sentence_done = (
