@@ -13,6 +13,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from beluga_voice.errors import CredentialsError
+from beluga_voice.providers.aws_transcribe.redaction import redact_url
 from beluga_voice.telemetry import configure_logging, redact
 from beluga_voice.telemetry.logs import HANDLER_NAME
 
@@ -84,6 +85,28 @@ def test_known_secret_values_are_masked_whatever_their_shape() -> None:
     odd_secret = "not-shaped-like-aws-1234"
     clean = redact(f"local test server key {odd_secret} and a signature", odd_secret, None, "")
     assert odd_secret not in clean and "local test server key [REDACTED]" in clean
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a presigned URL quoted inside another URL (its '=' percent-encoded)
+        "next=wss%3A%2F%2Fhost%2Fstream%3FX-Amz-Security-Token%3D{token}%26X-Amz-Signature%3D{signature}",
+        # headers as a proxy or websockets' debug log prints them
+        "X-Amz-Security-Token: {token}\nX-Amz-Signature: {signature}",
+        # what AWS echoes in a signature error: the canonical request with key id, token and signature
+        "The Canonical String for this request should have been\n'GET\n/stream-transcription-websocket\n"
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={key_id}%2F20260101%2Fus-east-1%2Ftranscribe"
+        "%2Faws4_request&X-Amz-Security-Token={token}&X-Amz-Signature={signature}'",
+    ],
+)
+def test_the_aws_provider_and_the_logs_share_one_redactor(text: str) -> None:
+    short_token = "IQoJb3JpZ2luX2VjEHgaCXVzLWVhc3QtMSJHMEUCIQDsecretTOKEN"  # too short to look like one
+    filled = text.format(token=short_token, signature="ab12" * 16, key_id="AKIAIOSFODNN7EXAMPLE")
+    shown = redact_url(filled)
+    assert shown == redact(filled)
+    assert short_token not in shown and "ab12" * 16 not in shown and "IOSFODNN7EXAMPLE" not in shown
+    assert "[REDACTED]" in shown and "<redacted>" not in shown
 
 
 @pytest.fixture
