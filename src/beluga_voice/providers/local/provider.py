@@ -127,7 +127,7 @@ class LocalSTT(STTProvider):
         """A whole recording. Without speaker labels: faster-whisper's batch path (VAD, 30 s
         windows with running context) in one pass. With speaker labels or language identification:
         the stream's own path fed as fast as it goes, so labels and languages come out exactly as a
-        live stream of the same audio would give them (measured: about 1.3x the batch time)."""
+        live stream of the same audio would give them (measured: 1.3-2x the batch time)."""
         samples = audio_to_samples(_decoded(audio, self._sample_rate))
         duration = samples.size / SAMPLE_RATE
         if self._plan.fixed is None or self.show_speaker_label:
