@@ -104,10 +104,14 @@ async def test_partials_come_first_and_finals_arrive_while_audio_flows(
 
     results = [r for _, r in arrivals]
     finals = [r for r in results if r.is_final]
-    assert len(finals) == 2
-    assert arrivals[[r for _, r in arrivals].index(finals[0])][0] < last_chunk_fed  # not held to the end
-    assert {"dashwood", "leisure", "prudently", "power"} <= _words(finals[0].text)
-    assert {"spades", "hearts"} <= _words(finals[1].text)
+    pause_at = first.size / RATE
+    before = [r for r in finals if r.end < pause_at + 0.5]  # Whisper may punctuate one utterance as
+    after = [r for r in finals if r.start > pause_at + 1.0]  # two sentences: then two finals
+    assert before and after and len(before) + len(after) == len(finals)
+    first_done = max(wall for wall, r in arrivals if r in before)
+    assert first_done < last_chunk_fed  # the first utterance's final did not wait for the end of input
+    assert {"dashwood", "leisure", "prudently", "power"} <= _words(" ".join(r.text for r in before))
+    assert {"spades", "hearts"} <= _words(" ".join(r.text for r in after))
     assert any(r.is_partial for r in results)
     for final in finals:
         position = results.index(final)
@@ -115,8 +119,7 @@ async def test_partials_come_first_and_finals_arrive_while_audio_flows(
         assert all(results.index(p) < position for p in partials)
         for earlier, later in itertools.pairwise(partials):  # stable words stay as they are
             assert later.text.startswith(earlier.stable_text)
-    assert finals[0].end < finals[1].start  # the second utterance comes after the first on the timeline
-    assert finals[1].start > first.size / RATE + 1.0
+    assert all(a.end <= b.start for a, b in itertools.pairwise(finals))  # one timeline, in order
 
 
 async def test_batch_path_gives_the_same_result_model(engine: LocalEngine, data_dir: Path) -> None:
