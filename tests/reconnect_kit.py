@@ -1,0 +1,153 @@
+"""Shared by the reconnection, chaos and fallback tests: real speech, a `beluga serve` with the real
+local engine on loopback, a stream runner that records everything, and the word accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from beluga_voice.audio import Audio, read_audio
+from beluga_voice.providers.aws_transcribe import AWSTranscribeSTT
+from beluga_voice.server import (
+    Credential,
+    CredentialStore,
+    LocalEngineFactory,
+    ServerConfig,
+    TranscribeServer,
+    serve_in_background,
+)
+from beluga_voice.stt.model import TranscriptResult, Word
+from beluga_voice.stt.provider import ConnectionEvent, STTProvider
+from beluga_voice.stt.wordcheck import WordCheck, check_words, order_violations, spoken_words, stable_words
+
+RATE = 16000
+KEY = Credential("AKIDRECONNECTKEY0001", "reconnect/test/secret/000000000000000")
+ROTATED = Credential("AKIDRECONNECTKEY0002", "reconnect/test/secret/rotated/0000000")
+LIBRIVOX = "librivox/sense_and_sensibility_01_austen_64kb-{}.wav"
+
+
+def speech(data_dir: Path, name: str) -> np.ndarray[Any, np.dtype[np.float32]]:
+    samples: np.ndarray[Any, np.dtype[np.float32]] = (
+        read_audio(data_dir / name).convert(RATE, 1).samples[:, 0]
+    )
+    return samples
+
+
+def stitch(parts: Iterable[np.ndarray[Any, np.dtype[np.float32]] | float]) -> bytes:
+    """s16le PCM of utterances and pauses (a float is that many seconds of silence)."""
+    pieces = [np.zeros(round(p * RATE), np.float32) if isinstance(p, float) else p for p in parts]
+    return Audio(np.concatenate(pieces)[:, None], RATE).to_pcm16()
+
+
+def two_utterances(data_dir: Path) -> bytes:
+    """About 7 s: "he was not an ill disposed young man" - pause - "he might even have been made amiable himself"."""
+    return stitch(
+        [0.3, speech(data_dir, LIBRIVOX.format("0880")), 0.8, speech(data_dir, LIBRIVOX.format("0930")), 1.0]
+    )
+
+
+def conversation(data_dir: Path, rounds: int = 1, seed: int = 1) -> bytes:
+    """Every real utterance of the data set (two speakers on a call, a reader, a card player),
+    shuffled per round, with pauses of 0.6-2.5 s between them."""
+    names = [LIBRIVOX.format(n) for n in ("0870", "0880", "0890", "0920", "0930")]
+    names += [f"cards/00{n}.wav" for n in range(1, 6)] + ["pyannote/sample.wav"]
+    rng = np.random.default_rng(seed)
+    parts: list[np.ndarray[Any, np.dtype[np.float32]] | float] = [0.5]
+    for _ in range(rounds):
+        for index in rng.permutation(len(names)):
+            parts += [speech(data_dir, names[index]), round(float(rng.uniform(0.6, 2.5)), 2)]
+    return stitch(parts)
+
+
+@contextlib.asynccontextmanager
+async def serving(engine: LocalEngineFactory, **overrides: Any) -> AsyncIterator[TranscribeServer]:
+    options: dict[str, Any] = {
+        "port": 0,
+        "credentials": CredentialStore([KEY, ROTATED]),
+        "engine": engine,
+        "max_ahead_seconds": None,
+    }
+    options.update(overrides)
+    async with serve_in_background(ServerConfig(**options)) as server:
+        yield server
+
+
+def aws(server: TranscribeServer, **options: Any) -> AWSTranscribeSTT:
+    options.setdefault("credentials", (KEY.access_key_id, KEY.secret_access_key))
+    options.setdefault("language_code", "en-US")
+    options.setdefault("max_speed", None)
+    options.setdefault("drain_timeout", 30.0)  # the shared machine can be slow to finish decoding
+    return AWSTranscribeSTT(region="us-east-1", endpoint_url=server.endpoint, **options)
+
+
+@dataclass
+class Run:
+    """Everything one stream produced."""
+
+    results: list[TranscriptResult] = field(default_factory=list)
+    events: list[ConnectionEvent] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def words(self) -> list[Word]:
+        return spoken_words(self.results)
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.events]
+
+    def check(self, reference: Sequence[Word]) -> WordCheck:
+        return check_words(reference, self.words)
+
+
+async def chunks_with_stalls(
+    pcm: bytes, stalls: dict[float, float] | None = None, chunk_seconds: float = 0.1
+) -> AsyncIterator[bytes]:
+    """The audio in 100 ms pieces; at media time t the source goes quiet for ``stalls[t]`` wall seconds."""
+    size = round(RATE * 2 * chunk_seconds)
+    stall_at = {round(at * RATE * 2 / size) * size: pause for at, pause in (stalls or {}).items()}
+    for start in range(0, len(pcm), size):
+        if start in stall_at:
+            await asyncio.sleep(stall_at[start])
+        yield pcm[start : start + size]
+
+
+async def run_stream(
+    stt: STTProvider, pcm: bytes, *, stalls: dict[float, float] | None = None, into: Run | None = None
+) -> Run:
+    run = into or Run()
+    started = time.monotonic()
+    source = chunks_with_stalls(pcm, stalls) if stalls else [pcm]
+    async for result in stt.stream(source, on_connection_event=run.events.append):
+        run.results.append(result)
+    run.seconds = time.monotonic() - started
+    return run
+
+
+async def stable_reference(
+    engine: LocalEngineFactory, pcm: bytes, runs: int = 2, **options: Any
+) -> list[Word]:
+    """The words every fault-free run of ``pcm`` yields (a recogniser is not perfectly repeatable)."""
+    out = []
+    async with serving(engine) as server:
+        for _ in range(runs):
+            out.append((await run_stream(aws(server, **options), pcm)).words)
+    return stable_words(out)
+
+
+def reference_words(engine: LocalEngineFactory, pcm: bytes, runs: int = 2, **options: Any) -> list[Word]:
+    """:func:`stable_reference` for synchronous fixtures."""
+    return asyncio.run(stable_reference(engine, pcm, runs, **options))
+
+
+def assert_each_word_once(run: Run, reference: Sequence[Word]) -> None:
+    check = run.check(reference)
+    assert check.ok, check.summary()
+    assert len(reference) >= 5, "the reference should hold real words"
+    assert not order_violations(run.results), order_violations(run.results)
