@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from beluga_voice.errors import BelugaError
+from beluga_voice.session import SessionConfig, VoiceSession, create_voice_session
 from beluga_voice.stt import (
     STTProvider,
     Transcript,
@@ -21,11 +22,14 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "BelugaError",
     "STTProvider",
+    "SessionConfig",
     "Transcript",
     "TranscriptResult",
+    "VoiceSession",
     "Word",
     "__version__",
     "available_providers",
     "create_provider",
+    "create_voice_session",
     "register_provider",
 ]
