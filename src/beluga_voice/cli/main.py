@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from beluga_voice import __version__
 from beluga_voice.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 from beluga_voice.errors import BelugaError, ConfigurationError
+from beluga_voice.telemetry import configure_logging, redact
 
 # The subcommands, in help order. Adding one: write ``beluga_voice/cli/<name>.py`` with
 #     def add_parser(subparsers) -> None:
@@ -106,16 +107,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fail(message: str, code: int, debug: bool = False) -> int:
     if debug:
-        traceback.print_exc()
-    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+        print(redact(traceback.format_exc()), end="", file=sys.stderr)
+    print(f"{PROG}: error: {redact(' '.join(message.split()))}", file=sys.stderr)
     return code
 
 
 def _configure_logging(debug: bool) -> None:
-    logging.basicConfig(
+    # One handler, with the redacting filter: botocore's debug lines carry the canonical request and
+    # the signature. configure_logging replaces its own handler, so no line is printed twice.
+    configure_logging(
         level=logging.DEBUG if debug else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        fmt="%(asctime)s %(levelname)s %(name)s: %(message)s"
         if debug
         else f"{PROG}: %(levelname)s: %(message)s",
     )

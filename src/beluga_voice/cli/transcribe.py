@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
@@ -24,6 +25,14 @@ from beluga_voice.errors import BelugaError
 from beluga_voice.stt.model import Transcript, TranscriptResult
 from beluga_voice.stt.registry import DEFAULT_PROVIDER, available_providers, create_provider
 from beluga_voice.stt.serializers import FORMATS, serialize, to_jsonl_line, to_text
+from beluga_voice.usage import (
+    DEFAULT_CURRENCY,
+    DEFAULT_RATE_PER_MINUTE,
+    SessionUsage,
+    StreamUsage,
+    billing_rule_for,
+    format_usage,
+)
 
 AWS = "aws"
 LONG_FILE_SECONDS = 30.0
@@ -38,6 +47,7 @@ examples:
   beluga transcribe - --raw --sample-rate 8000 < call.raw
   beluga transcribe interview.ogg --identify-language --language-options en-US,es-US
   beluga transcribe demo.wav --realtime --format jsonl
+  beluga transcribe call.wav --provider aws --usage --rate-per-minute 0.024
 
 formats:
   text   one line per segment, "speaker: text" when speakers are known
@@ -92,6 +102,18 @@ def add_parser(subparsers: Any) -> None:
     )
     output.add_argument(
         "-o", "--output", metavar="FILE", help="write the transcript to FILE instead of stdout"
+    )
+    output.add_argument(
+        "--usage",
+        action="store_true",
+        help="after the transcript, print the audio seconds and an estimated cost to stderr",
+    )
+    output.add_argument(
+        "--rate-per-minute",
+        type=_rate,
+        metavar="R",
+        help=f"price per minute of audio for --usage (default {DEFAULT_RATE_PER_MINUTE:g} "
+        f"{DEFAULT_CURRENCY}, an assumption: see docs/operations.md)",
     )
 
     audio = parser.add_argument_group("audio input")
@@ -151,6 +173,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         )
     if args.format == "rttm" and not args.speakers:
         raise UsageError("--format rttm records who spoke when; add --speakers")
+    if args.rate_per_minute is not None and not args.usage:
+        raise UsageError("--rate-per-minute prices the --usage estimate; add --usage")
     if args.output and args.output != "-":
         _check_output(Path(args.output), args.input)
 
@@ -178,7 +202,8 @@ async def transcribe(args: argparse.Namespace) -> int:
     raw = RawFormat(args.sample_rate or DEFAULT_RAW.sample_rate, args.channels or DEFAULT_RAW.channels)
     audio = read_audio("-" if args.input == "-" else Path(args.input), raw=raw if args.raw else None)
     streamed = args.format == "jsonl" or (args.realtime and args.format == "text")
-    with Output(args.output) as out:
+    session = SessionUsage()  # the provider's streams report what they sent here, for --usage
+    with Output(args.output) as out, session.collecting():
         async with create_provider(args.provider, **provider_options(args)) as provider:
             pcm, duration = provider.prepare(audio)
             chunks: Iterable[bytes] | AsyncIterator[bytes] = iter_chunks(
@@ -204,7 +229,26 @@ async def transcribe(args: argparse.Namespace) -> int:
         out.finish()
     if not transcript.text:
         print(f"beluga: note: no speech found in {name}", file=sys.stderr)
+    if args.usage:
+        rate = DEFAULT_RATE_PER_MINUTE if args.rate_per_minute is None else args.rate_per_minute
+        print(
+            f"beluga: usage: {format_usage(_reported(session, args.provider, duration), rate)}",
+            file=sys.stderr,
+        )
     return EXIT_OK
+
+
+def _reported(session: SessionUsage, provider: str, duration: float) -> SessionUsage | StreamUsage:
+    """What the provider's stream telemetry reported (reconnects and replays included).
+
+    A provider that does not report its streams is taken to have sent the recording once, on one
+    request, billed by its provider's rule (nothing for providers without one).
+    """
+    if session.sources:
+        return session
+    return StreamUsage(
+        provider, audio_seconds=duration, requests=(duration,), billing=billing_rule_for(provider)
+    )
 
 
 def _event_line(result: TranscriptResult, args: argparse.Namespace) -> str:
@@ -309,6 +353,18 @@ def _bounded_int(low: int, high: int, unit: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number (a price per minute, e.g. 0.024)"
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a price: give a number >= 0, e.g. 0.024")
+    return value
 
 
 def _language_list(text: str) -> list[str]:

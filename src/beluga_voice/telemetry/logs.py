@@ -80,20 +80,45 @@ class JsonFormatter(logging.Formatter):
         return _json.dumps(entry, default=str, ensure_ascii=False)
 
 
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record, not at set-up.
+
+    So a handler installed once keeps working when stderr is swapped later (test capture, a
+    redirected console), and never writes to a stream that has since been closed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def configure_logging(
-    *, json: bool = False, level: int | str = logging.INFO, stream: TextIO | None = None
+    *,
+    json: bool = False,
+    level: int | str = logging.INFO,
+    stream: TextIO | None = None,
+    fmt: str = PLAIN_FORMAT,
 ) -> logging.Handler:
     """Send logs to ``stream`` (stderr by default) as JSON lines or plain text, secrets redacted.
 
-    Replaces a handler installed by an earlier call rather than adding a second one; other handlers
-    of the root logger are left alone.
+    ``fmt`` is the ``logging`` format of plain lines. Replaces a handler installed by an earlier call
+    rather than adding a second one, so no line is printed twice; other handlers of the root logger
+    are left alone.
     """
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name(HANDLER_NAME)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(
-        JsonFormatter() if json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json else logging.Formatter(fmt))
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
         root.removeHandler(old)
