@@ -55,6 +55,16 @@ def test_serve_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None
     assert f"127.0.0.1:{port}" in err and "--port" in err
 
 
+def test_local_engine_flags_reach_the_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no-model-here"
+    assert main(["serve", "--no-auth", "--port", "0", "--model", str(missing), "--workers", "1"]) == 1
+    assert str(missing) in capsys.readouterr().err  # the engine looked where --model said
+    assert main(["serve", "--no-auth", "--engine", "echo", "--workers", "2", "--cpu-threads", "1"]) == 2
+    assert "--workers and --cpu-threads configure the local engine" in capsys.readouterr().err
+    assert main(["serve", "--no-auth", "--workers", "0"]) == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])

@@ -20,14 +20,17 @@ from beluga_voice.server import (
     run_server,
 )
 from beluga_voice.server.auth import Credential
+from beluga_voice.server.observability import DEFAULT_PORT as DEFAULT_METRICS_PORT
 from beluga_voice.server.settings import DEFAULT_HOST, DEFAULT_PORT
 from beluga_voice.server.vocabulary import parse_filter_option
+from beluga_voice.telemetry import configure_logging
 
 EXAMPLES = """examples:
   beluga serve                                   # ws://127.0.0.1:8443, signatures checked against AWS_* env
   beluga serve --no-auth --engine echo           # open, protocol path only (no model)
   beluga serve --credentials-file ~/.aws/credentials --certfile cert.pem --keyfile key.pem
   beluga serve --no-auth --fault-drop-after 20 --fault-streams 1   # first stream loses its TCP link at 20 s
+  beluga serve --metrics-port 9464 --log-json    # /healthz and /metrics on :9464, one JSON object per log line
 """
 
 
@@ -87,6 +90,15 @@ def add_parser(subparsers: Any) -> None:
     engine.add_argument(
         "--engine", choices=sorted(ENGINES), default="local", help="recogniser (default local)"
     )
+    engine.add_argument(
+        "--model", type=Path, metavar="DIR", help="CTranslate2 Whisper model folder (default: tiny.en)"
+    )
+    engine.add_argument(
+        "--workers", type=_positive_int, metavar="N", help="utterances decoded in parallel (local engine)"
+    )
+    engine.add_argument(
+        "--cpu-threads", type=_positive_int, metavar="N", help="threads per decoding worker (local engine)"
+    )
 
     engine.add_argument(
         "--vocabulary-filter",
@@ -94,6 +106,24 @@ def add_parser(subparsers: Any) -> None:
         default=[],
         metavar="NAME=FILE",
         help="a vocabulary filter streams can name (one word per line; repeatable)",
+    )
+
+    operations = parser.add_argument_group("operations (docs/operations.md)")
+    operations.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help=f"serve /healthz and Prometheus /metrics on this port (off unless given; {DEFAULT_METRICS_PORT} "
+        "is usual; 0 = any)",
+    )
+    operations.add_argument(
+        "--metrics-host",
+        default=DEFAULT_HOST,
+        metavar="HOST",
+        help=f"address for --metrics-port (default {DEFAULT_HOST}; keep it private)",
+    )
+    operations.add_argument(
+        "--log-json", action="store_true", help="log one JSON object per line on stderr (secrets masked)"
     )
 
     faults = parser.add_argument_group("fault injection (off unless asked)")
@@ -174,17 +204,47 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         faults=plan,
         vocabulary_filters=dict(parse_filter_option(option) for option in args.vocabulary_filter),
         engine=_engine(args),
+        metrics_host=args.metrics_host,
+        metrics_port=args.metrics_port,
     )
 
 
 def _engine(args: argparse.Namespace) -> EngineFactory:
+    local_options = {"--model": args.model, "--workers": args.workers, "--cpu-threads": args.cpu_threads}
     if args.engine != "local":
+        given = [flag for flag, value in local_options.items() if value is not None]
+        if given:
+            verb = "configure" if len(given) > 1 else "configures"
+            raise UsageError(f"{' and '.join(given)} {verb} the local engine, not --engine {args.engine}")
         return ENGINES[args.engine]()
-    return LocalEngineFactory(model_path=args.model, num_workers=args.workers, cpu_threads=args.cpu_threads)
+    # Only what was given, so the engine keeps its own defaults.
+    options = {
+        name: value
+        for name, value in (
+            ("model_path", args.model),
+            ("num_workers", args.workers),
+            ("cpu_threads", args.cpu_threads),
+        )
+        if value is not None
+    }
+    return LocalEngineFactory(**options)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    if args.log_json:
+        # Replaces the handler `beluga` installed (same name), so no line comes out twice.
+        configure_logging(json=True, level=logging.getLogger().level)
     log = logging.getLogger("beluga_voice.server")
     log.setLevel(logging.INFO)
     if not config.auth and not _is_loopback(config.host):

@@ -1,7 +1,8 @@
 """The server: handshake checks, one StreamSession per connection, graceful drain, in-process use.
 
 ``serve_in_background(config)`` runs it inside the caller's event loop on an ephemeral port, which is
-how every other part of the project tests against it.
+how every other part of the project tests against it. With ``metrics_port`` set, ``/healthz`` and
+``/metrics`` run beside it for as long as it does, and health turns 503 as soon as a drain starts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator
 from http import HTTPStatus
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -23,13 +25,15 @@ from websockets.http11 import Request, Response
 from beluga_voice.errors import ConfigurationError
 from beluga_voice.providers.aws_transcribe.config import DEFAULT_REGION, TranscribeConfig
 from beluga_voice.server.auth import AUTH_PARAMS, AuthFailure, mask_key, verify_presigned_url
-from beluga_voice.server.engine import EngineFactory, LocalEngineFactory
+from beluga_voice.server.engine import EngineFactory, LocalEngineFactory, engine_name
 from beluga_voice.server.exceptions import StreamException, bad_request
 from beluga_voice.server.handshake import STREAM_PATH, normalize_headers, split_target
 from beluga_voice.server.limits import StreamRegistry, too_many_streams
+from beluga_voice.server.observability import ObservabilityServer
 from beluga_voice.server.settings import ServerConfig
 from beluga_voice.server.stream import Admission, StreamSession, new_request_id
 from beluga_voice.server.vocabulary import VocabularyFilter
+from beluga_voice.telemetry.metrics import default_telemetry
 
 log = logging.getLogger("beluga_voice.server")
 # websockets logs every open and close; the server writes its own single line per stream instead.
@@ -47,6 +51,10 @@ class TranscribeServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.engine: EngineFactory = config.engine if config.engine is not None else LocalEngineFactory()
+        self.engine_name = engine_name(self.engine)
+        self.telemetry = config.telemetry or default_telemetry()
+        self.observability: ObservabilityServer | None = None
+        self.draining = False
         self.registry = StreamRegistry(config.max_streams)
         # Weak keys: a connection lost between the checks and the handler leaves nothing behind.
         self._admissions: weakref.WeakKeyDictionary[ServerConnection, Admission] = weakref.WeakKeyDictionary()
@@ -59,17 +67,30 @@ class TranscribeServer:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        preload = getattr(self.engine, "preload", None)
-        if preload is not None:
-            await preload()
-        max_frame = int(48000 * 2 * 2 * self.config.max_chunk_seconds) * 2 + FRAME_HEADROOM
+        # Health first: a port clash fails before the model loads, and /healthz says "starting" meanwhile.
+        if self.config.metrics_port is not None:
+            self.observability = ObservabilityServer(
+                self.config.metrics_host,
+                self.config.metrics_port,
+                telemetry=self.telemetry,
+                health=self.health,
+            )
+            await self.observability.start()
         try:
-            self._server = await self._listen(max_frame)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}; "
-                "pick another --port (0 = any free port) or stop what holds it"
-            ) from None
+            preload = getattr(self.engine, "preload", None)
+            if preload is not None:
+                await preload()
+            max_frame = int(48000 * 2 * 2 * self.config.max_chunk_seconds) * 2 + FRAME_HEADROOM
+            try:
+                self._server = await self._listen(max_frame)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}; "
+                    "pick another --port (0 = any free port) or stop what holds it"
+                ) from None
+        except BaseException:
+            await self._close_observability()
+            raise
         log.info("beluga serve listening on %s (auth %s)", self.url, "on" if self.config.auth else "OFF")
 
     async def _listen(self, max_frame: int) -> Server:
@@ -123,17 +144,38 @@ class TranscribeServer:
     def live_streams(self) -> int:
         return len(self._sessions)
 
+    @property
+    def metrics_url(self) -> str | None:
+        """``http://host:port`` of ``/healthz`` and ``/metrics``, when they are served."""
+        return self.observability.url if self.observability is not None else None
+
+    def health(self) -> dict[str, Any]:
+        """The server's part of ``/healthz``: 503 while starting or draining, so balancers look elsewhere."""
+        status = "draining" if self.draining else "ok" if self._server is not None else "starting"
+        return {"status": status, "active_streams": self.live_streams, "max_streams": self.config.max_streams}
+
     async def drain(self, grace: float | None = None) -> None:
         """Stop accepting streams, let open ones finish, and end the rest after ``grace`` seconds."""
-        if self._server is None:
-            return
-        self._server.close(close_connections=False)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.config.drain_timeout if grace is None else grace):
-                await self._no_sessions.wait()
-        for session in list(self._sessions):
-            session.terminate(StreamException("ServiceUnavailableException", "The server is shutting down."))
-        await self._server.wait_closed()
+        self.draining = True
+        try:
+            if self._server is None:
+                return
+            self._server.close(close_connections=False)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.drain_timeout if grace is None else grace):
+                    await self._no_sessions.wait()
+            for session in list(self._sessions):
+                session.terminate(
+                    StreamException("ServiceUnavailableException", "The server is shutting down.")
+                )
+            await self._server.wait_closed()
+        finally:
+            await self._close_observability()
+
+    async def _close_observability(self) -> None:
+        if self.observability is not None:
+            await self.observability.close()
+            self.observability = None
 
     async def stop(self) -> None:
         """End every stream now and close the listening socket."""
@@ -246,9 +288,7 @@ class TranscribeServer:
     ) -> Response:
         """Refuse the upgrade as the service's HTTP errors look, and log the stream's one line."""
         status = status or exception.http_status
-        session = StreamSession(connection, admission, self.config, self.registry)
-        session.outcome = f"refused with HTTP {status}: {exception}"
-        session.write_log_line()
+        self._session(connection, admission).refuse(exception, status)
         body = json.dumps({"Message": exception.message}) + "\n"
         response = connection.respond(status, body)
         response.headers["Content-Type"] = "application/json"
@@ -274,7 +314,7 @@ class TranscribeServer:
         admission = self._admissions.pop(connection, None)
         if admission is None:
             return
-        session = StreamSession(connection, admission, self.config, self.registry)
+        session = self._session(connection, admission)
         self._sessions.add(session)
         self._no_sessions.clear()
         try:
@@ -283,6 +323,16 @@ class TranscribeServer:
             self._sessions.discard(session)
             if not self._sessions:
                 self._no_sessions.set()
+
+    def _session(self, connection: ServerConnection, admission: Admission) -> StreamSession:
+        return StreamSession(
+            connection,
+            admission,
+            self.config,
+            self.registry,
+            engine_name=self.engine_name,
+            telemetry=self.telemetry,
+        )
 
 
 def _exception_for_status(status: int) -> str:

@@ -82,6 +82,8 @@ def echo_engine(config: TranscribeConfig) -> STTProvider:
 class LocalEngineFactory:
     """Builds LocalSTT streams on one LocalEngine, loaded on first use and shared by all streams."""
 
+    name = "local"
+
     def __init__(self, **engine_options: Any) -> None:
         self._options = engine_options
         self._engine: Any = None
@@ -116,6 +118,16 @@ class LocalEngineFactory:
             language_options=options,
         )
         return stt
+
+
+def engine_name(factory: EngineFactory) -> str:
+    """The provider name metrics carry for a factory's streams: ``local``, ``echo``, or its own.
+
+    A factory may set a ``name`` attribute; a plain function is named after itself, without an
+    ``_engine`` suffix (``echo_engine`` -> ``echo``).
+    """
+    name = getattr(factory, "name", None) or getattr(factory, "__name__", None) or type(factory).__name__
+    return str(name).removesuffix("_engine")
 
 
 def english_choice(config: TranscribeConfig, model_name: str) -> str:

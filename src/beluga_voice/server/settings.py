@@ -12,6 +12,7 @@ from beluga_voice.errors import ConfigurationError
 from beluga_voice.server.auth import CredentialStore
 from beluga_voice.server.engine import EngineFactory
 from beluga_voice.server.faults import FaultPlan
+from beluga_voice.telemetry.metrics import Telemetry
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8443
@@ -32,6 +33,10 @@ class ServerConfig:
     ``x-amzn-ErrorType`` header. ``port=0`` picks a free port. ``clock`` is the server's idea of now
     for signature windows (tests move it to expire URLs). ``vocabulary_filters`` maps filter names to
     word sets; with none configured, the filter parameters are accepted and not applied.
+
+    ``metrics_port`` (``None``: off) serves ``/healthz`` and Prometheus ``/metrics`` on a port of
+    their own at ``metrics_host``. Every stream reports to ``telemetry`` (default: the process-wide
+    one, on OpenTelemetry's global providers) with ``component="server"``.
     """
 
     host: str = DEFAULT_HOST
@@ -53,6 +58,9 @@ class ServerConfig:
     vocabulary_filters: Mapping[str, frozenset[str]] = field(default_factory=dict)
     engine: EngineFactory | None = None
     clock: Callable[[], datetime] = utc_now
+    metrics_host: str = DEFAULT_HOST
+    metrics_port: int | None = None
+    telemetry: Telemetry | None = None
 
     def __post_init__(self) -> None:
         if self.auth and not len(self.credentials):
@@ -82,6 +90,14 @@ class ServerConfig:
             raise ConfigurationError(f"max_streams must be at least 1, got {self.max_streams}")
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"port must be within 0-65535, got {self.port}")
+        if self.metrics_port is not None:
+            if not 0 <= self.metrics_port <= 65535:
+                raise ConfigurationError(f"metrics port must be within 0-65535, got {self.metrics_port}")
+            if self.metrics_port == self.port != 0:
+                raise ConfigurationError(
+                    f"the metrics port {self.metrics_port} is the streaming port: pick another "
+                    "--metrics-port (0 picks a free one)"
+                )
 
     @property
     def tls(self) -> bool:

@@ -4,6 +4,9 @@ Tasks per stream: a receiver (frames -> PCM per channel, with the idle timeout a
 flood limits), one engine task per channel (PCM -> shaped results), a sender (results -> frames, in
 order, with an injected delay if asked), and timers (maximum duration, faults). Every queue between
 them is bounded, so a stream that floods or stops reading holds a fixed amount of memory.
+
+Each stream, refused ones included, reports to a ``StreamTelemetry(component="server")``: audio as it
+arrives (a few float operations per frame), every result as it is queued, and how it ended.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
-from beluga_voice.errors import ProtocolError
+from beluga_voice.errors import BelugaError, ProtocolError, StreamConnectionError, StreamTimeoutError
 from beluga_voice.providers.aws_transcribe.config import TranscribeConfig
 from beluga_voice.providers.aws_transcribe.eventstream import EventStreamError, decode_message
 from beluga_voice.providers.aws_transcribe.messages import (
     AudioChunk,
     classify,
+    error_for_exception,
     exception_event,
     transcript_event,
 )
@@ -46,6 +50,8 @@ from beluga_voice.server.limits import StreamRegistry, stream_too_long
 from beluga_voice.server.results import ResultShaper
 from beluga_voice.server.vocabulary import VocabularyFilter
 from beluga_voice.stt.provider import STTProvider
+from beluga_voice.telemetry.metrics import Telemetry, default_telemetry
+from beluga_voice.telemetry.stream import StreamTelemetry
 
 if TYPE_CHECKING:
     from beluga_voice.server.settings import ServerConfig
@@ -120,11 +126,17 @@ class StreamSession:
         admission: Admission,
         settings: ServerConfig,
         registry: StreamRegistry,
+        *,
+        engine_name: str = "local",
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.connection = connection
         self.admission = admission
         self.settings = settings
         self.registry = registry
+        self.engine_name = engine_name
+        self._hub = telemetry or settings.telemetry or default_telemetry()
+        self.telemetry: StreamTelemetry | None = None
         self.session_id = admission.session_id
         self.stats = StreamStats()
         self.outcome = "completed"
@@ -132,6 +144,7 @@ class StreamSession:
         self._finished = asyncio.Event()
         self._client_gone = False
         self._dropped = False
+        self._stalled = False
         self._outbox = _Outbox(OUTBOX_FRAMES)
         self._engines_left = 0
         self._remainder = b""
@@ -153,6 +166,7 @@ class StreamSession:
     # --- the stream ----------------------------------------------------------------------------
 
     async def run(self) -> None:
+        telemetry = self.telemetry = self._open_telemetry()
         try:
             if self.admission.error is not None:
                 self._failure = self.admission.error
@@ -165,11 +179,20 @@ class StreamSession:
                 await self._finish_with_exception()
                 return
             try:
-                await self._serve()
+                await self._serve(telemetry)
             finally:
                 self.registry.unregister(self)
         finally:
+            self._close_telemetry()
             self.write_log_line()
+
+    def refuse(self, exception: StreamException, status: int) -> None:
+        """Account for an upgrade refused with an HTTP status: metrics and the one log line."""
+        self._failure = exception
+        self.outcome = f"refused with HTTP {status}: {exception}"
+        self.telemetry = self._open_telemetry()
+        self._close_telemetry()
+        self.write_log_line()
 
     async def _finish_with_exception(self) -> None:
         assert self._failure is not None
@@ -180,7 +203,7 @@ class StreamSession:
         except ConnectionClosed:
             pass
 
-    async def _serve(self) -> None:
+    async def _serve(self, telemetry: StreamTelemetry) -> None:
         config = self.admission.config
         assert config is not None
         channels = config.channels
@@ -200,10 +223,10 @@ class StreamSession:
         chain = FrameSignatureChain(self.admission.signing) if self.admission.signing else None
         sender = asyncio.create_task(self._send_loop())
         workers = [
-            asyncio.create_task(self._engine_loop(provider, queue, shaper))
+            asyncio.create_task(self._engine_loop(provider, queue, shaper, telemetry))
             for provider, queue, shaper in zip(providers, queues, shapers, strict=True)
         ]
-        workers.append(asyncio.create_task(self._receive_loop(config, queues, chain)))
+        workers.append(asyncio.create_task(self._receive_loop(config, queues, chain, telemetry)))
         workers.append(asyncio.create_task(self._timers(self.admission.faults)))
         try:
             await self._finished.wait()
@@ -226,6 +249,7 @@ class StreamSession:
             await asyncio.wait_for(sender, self.settings.close_timeout)
             await self.connection.close()
         except (TimeoutError, ConnectionClosed):
+            self._stalled = True
             self.outcome += " (client stopped reading)"
             self.connection.transport.abort()
 
@@ -247,7 +271,11 @@ class StreamSession:
                 return
 
     async def _engine_loop(
-        self, provider: STTProvider, queue: asyncio.Queue[bytes | None], shaper: ResultShaper
+        self,
+        provider: STTProvider,
+        queue: asyncio.Queue[bytes | None],
+        shaper: ResultShaper,
+        telemetry: StreamTelemetry,
     ) -> None:
         loop = asyncio.get_running_loop()
         delay = self.admission.faults.result_delay
@@ -261,6 +289,7 @@ class StreamSession:
                 shaped = shaper.shape(result)
                 frame = transcript_event(transcript_event_payload([shaped]))
                 await self._outbox.put(frame, loop.time() + delay)
+                telemetry.result(shaped)
                 self.stats.results += 1
                 self.stats.finals += shaped.is_final
         except asyncio.CancelledError:
@@ -280,9 +309,10 @@ class StreamSession:
         config: TranscribeConfig,
         queues: list[asyncio.Queue[bytes | None]],
         chain: FrameSignatureChain | None,
+        telemetry: StreamTelemetry,
     ) -> None:
         try:
-            await self._receive(config, queues, chain)
+            await self._receive(config, queues, chain, telemetry)
         except StreamException as exc:
             self.terminate(exc)
         except ConnectionClosed:
@@ -293,8 +323,10 @@ class StreamSession:
         config: TranscribeConfig,
         queues: list[asyncio.Queue[bytes | None]],
         chain: FrameSignatureChain | None,
+        telemetry: StreamTelemetry,
     ) -> None:
         settings = self.settings
+        audio_received = telemetry.audio_sent
         frame_bytes = PCM_SAMPLE_WIDTH * config.channels
         bytes_per_second = config.sample_rate * frame_bytes
         max_chunk = max(32 * 1024, int(bytes_per_second * settings.max_chunk_seconds))
@@ -319,6 +351,7 @@ class StreamSession:
                     f"{config.channels} channel(s)). Send chunks of 50-200 ms."
                 )
             self.stats.audio_bytes += len(chunk)
+            audio_received(len(chunk) / bytes_per_second)
             self._check_flood(bytes_per_second)
             pcm = self._remainder + chunk
             usable = len(pcm) - len(pcm) % frame_bytes
@@ -391,6 +424,40 @@ class StreamSession:
                 self._finished.set()
             return
 
+    # --- telemetry ----------------------------------------------------------------------------
+
+    def _open_telemetry(self) -> StreamTelemetry:
+        config, admission = self.admission.config, self.admission
+        region = config.region if config else admission.signing.region if admission.signing else None
+        return StreamTelemetry(
+            admission.providers[0].name if admission.providers else self.engine_name,
+            region,
+            config.language_code if config else None,
+            component="server",
+            telemetry=self._hub,
+        )
+
+    def _close_telemetry(self) -> None:
+        telemetry = self.telemetry
+        if telemetry is None:
+            return
+        error = self.typed_error()
+        if error is not None:
+            telemetry.error(error)
+            telemetry.close("error")
+        else:
+            telemetry.close("cancelled" if self._client_gone else "ok")
+
+    def typed_error(self) -> BelugaError | None:
+        """How the stream failed, as the typed error a client meets (so ``error.type`` matches)."""
+        if self._failure is not None:
+            return error_for_exception(self._failure.name, self._failure.message)
+        if self._dropped:
+            return StreamConnectionError(self.outcome)
+        if self._stalled:
+            return StreamTimeoutError("the client stopped reading results")
+        return None
+
     # --- the log line --------------------------------------------------------------------------
 
     def write_log_line(self) -> None:
@@ -400,6 +467,24 @@ class StreamSession:
         if config is not None:
             seconds = self.stats.audio_bytes / (config.sample_rate * PCM_SAMPLE_WIDTH * config.channels)
         faults = self.admission.faults.describe()
+        wall = time.monotonic() - self.stats.started
+        error = self.typed_error()
+        # The same facts as fields, for JSON logs (``beluga serve --log-json``).
+        fields = {
+            "session_id": self.session_id,
+            "request_id": self.admission.request_id,
+            "peer": self.admission.peer,
+            "access_key": self.admission.access_key,
+            "params": params,
+            "audio_seconds": round(seconds, 3),
+            "frames": self.stats.frames,
+            "results": self.stats.results,
+            "finals": self.stats.finals,
+            "wall_seconds": round(wall, 3),
+            "faults": faults,
+            "outcome": self.outcome,
+            "error_type": error.code if error is not None else None,
+        }
         log.info(
             "stream session=%s request=%s peer=%s key=%s params=[%s] audio=%.2fs frames=%d results=%d "
             "finals=%d wall=%.2fs faults=%s outcome=%s",
@@ -412,9 +497,10 @@ class StreamSession:
             self.stats.frames,
             self.stats.results,
             self.stats.finals,
-            time.monotonic() - self.stats.started,
+            wall,
             faults,
             self.outcome,
+            extra=fields,
         )
 
 
