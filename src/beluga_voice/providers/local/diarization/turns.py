@@ -22,6 +22,9 @@ FloatArray = npt.NDArray[np.float32]
 SAMPLE_RATE = 16000
 TURN_GAP = 0.3  # a pause between words this long may be a change of speaker
 MIN_TURN = 0.6  # seconds of speech below which a turn is merged into the next
+CHANGE_THRESHOLD = 0.65  # prints of the two sides of a gap less alike than this: another voice
+MIN_CHANGE_SIDE = 1.2  # seconds each side of a candidate change needs for a print to be trusted
+_MAX_CUTS = 6  # word gaps tried per turn (the widest ones)
 _EDGE = 0.05  # audio kept around a turn's words
 
 
@@ -84,21 +87,66 @@ def _spoken_seconds(words: Sequence[Word]) -> float:
 
 
 def embed_turns(
-    encoder: SpeakerEncoder, samples: FloatArray, offset: float, words: Sequence[Word]
+    encoder: SpeakerEncoder,
+    samples: FloatArray,
+    offset: float,
+    words: Sequence[Word],
+    change_threshold: float = CHANGE_THRESHOLD,
 ) -> list[Turn]:
-    """A print per turn, from the utterance audio ``samples`` that starts at ``offset`` seconds."""
-    spans: list[tuple[float, float]] = []
-    pieces: list[FloatArray] = []
-    for first, last in turn_spans(words):
-        spoken = [w for w in words[first : last + 1] if not w.is_punctuation]
-        start, end = spoken[0].start, spoken[-1].end
-        lo = max(0, int((start - _EDGE - offset) * SAMPLE_RATE))
-        hi = min(samples.size, int((end + _EDGE - offset) * SAMPLE_RATE))
-        if hi - lo >= SAMPLE_RATE // 10:
-            spans.append((start, end))
-            pieces.append(normalize_level(samples[lo:hi]))
+    """A print per turn, from the utterance audio ``samples`` that starts at ``offset`` seconds.
+
+    A long turn is also checked for a change of voice at its word gaps (the next speaker may
+    start without a pause or a full stop): where the prints before and after a gap differ most,
+    and less than ``change_threshold`` alike, the turn is cut in two.
+    """
+    times = [span for first, last in turn_spans(words) for span in _spoken_times(words[first : last + 1])]
+    times = [
+        part for span in times for part in _split_at_change(encoder, samples, offset, span, change_threshold)
+    ]
+    kept = [(span, _clip(samples, offset, span[0][0], span[-1][1])) for span in times]
+    kept = [(span, piece) for span, piece in kept if piece.size >= SAMPLE_RATE // 10]
+    voices = encoder.embed_many([piece for _, piece in kept])
+    return [Turn(span[0][0], span[-1][1], voice) for (span, _), voice in zip(kept, voices, strict=True)]
+
+
+_Span = list[tuple[float, float]]  # the (start, end) of each spoken word of a turn
+
+
+def _spoken_times(words: Sequence[Word]) -> list[_Span]:
+    spoken = [(w.start, w.end) for w in words if not w.is_punctuation]
+    return [spoken] if spoken else []
+
+
+def _split_at_change(
+    encoder: SpeakerEncoder, samples: FloatArray, offset: float, span: _Span, threshold: float
+) -> list[_Span]:
+    """``span`` cut where the voice changes most, if it does (recursively, for three voices)."""
+    if span[-1][1] - span[0][0] < 2 * MIN_CHANGE_SIDE:
+        return [span]
+    cuts = [
+        k
+        for k in range(1, len(span))
+        if span[k - 1][1] - span[0][0] >= MIN_CHANGE_SIDE and span[-1][1] - span[k][0] >= MIN_CHANGE_SIDE
+    ]
+    cuts = sorted(cuts, key=lambda k: span[k][0] - span[k - 1][1], reverse=True)[:_MAX_CUTS]
+    if not cuts:
+        return [span]
+    pieces = [_clip(samples, offset, a[0][0], a[-1][1]) for k in cuts for a in (span[:k], span[k:])]
     voices = encoder.embed_many(pieces)
-    return [Turn(start, end, voice) for (start, end), voice in zip(spans, voices, strict=True)]
+    similarities = [float(voices[2 * i] @ voices[2 * i + 1]) for i in range(len(cuts))]
+    best = int(np.argmin(similarities))
+    if similarities[best] >= threshold:
+        return [span]
+    k = cuts[best]
+    return _split_at_change(encoder, samples, offset, span[:k], threshold) + _split_at_change(
+        encoder, samples, offset, span[k:], threshold
+    )
+
+
+def _clip(samples: FloatArray, offset: float, start: float, end: float) -> FloatArray:
+    lo = max(0, int((start - _EDGE - offset) * SAMPLE_RATE))
+    hi = min(samples.size, int((end + _EDGE - offset) * SAMPLE_RATE))
+    return normalize_level(samples[lo:hi]) if hi > lo else np.zeros(0, np.float32)
 
 
 def normalize_level(samples: FloatArray, target_dbfs: float = -30.0) -> FloatArray:
