@@ -14,6 +14,7 @@ import pytest
 
 from beluga_voice.audio import read_audio
 from beluga_voice.errors import ConfigurationError, ModelNotFoundError
+from beluga_voice.providers.local import LocalSTT
 from beluga_voice.providers.local.diarization.clustering import SpeakerClustering
 from beluga_voice.providers.local.diarization.encoder import SpeakerEncoder
 from beluga_voice.providers.local.diarization.turns import Turn, embed_turns, turn_spans
@@ -167,6 +168,16 @@ def test_model_directory_problems_are_named(tmp_path: Path) -> None:
         inspect_model(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({}))
     assert inspect_model(tmp_path).vocabulary_size == 51864
+
+
+def test_model_names_are_fetched_only_when_allowed() -> None:
+    with pytest.raises(ModelNotFoundError, match=r"'small' is a model name.*allow_download=True"):
+        LocalSTT(model_path="small", language_code="fr-FR")
+    # allowed: nothing is fetched until the engine loads, and the name says it is multilingual
+    french = LocalSTT(model_path="small", allow_download=True, language_code="fr-FR")
+    assert french.sample_rate == 16000
+    with pytest.raises(ConfigurationError, match="English-only"):
+        LocalSTT(model_path="base.en", allow_download=True, language_code="fr-FR")
 
 
 # -- the job pool ------------------------------------------------------------------------------

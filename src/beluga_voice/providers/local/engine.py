@@ -75,21 +75,22 @@ class LocalEngine:
         num_workers: int = DEFAULT_WORKERS,
         device: str = "cpu",
         speaker_model_path: str | os.PathLike[str] | None = None,
+        allow_download: bool = False,
     ) -> None:
         if beam_size < 1:
             raise ConfigurationError(f"beam_size must be at least 1, got {beam_size}")
         if cpu_threads < 0 or num_workers < 1:
             raise ConfigurationError("cpu_threads must be >= 0 and num_workers >= 1")
-        self.files: WhisperModelFiles = inspect_model(model_path)
+        self.files: WhisperModelFiles = inspect_model(model_path, allow_download=allow_download)
         self.beam_size = beam_size
         try:
             self._model = WhisperModel(
-                str(self.files.path),
+                self.files.download_name or str(self.files.path),
                 device=device,
                 compute_type=compute_type,
                 cpu_threads=cpu_threads,
                 num_workers=num_workers,
-                local_files_only=True,
+                local_files_only=self.files.download_name is None,
             )
         except (RuntimeError, ValueError, OSError) as exc:
             hint = (

