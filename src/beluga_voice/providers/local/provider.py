@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
+
 from beluga_voice.audio.chunker import DEFAULT_CHUNK_MS, chunk_bytes, iter_chunks
 from beluga_voice.audio.pcm import Audio, check_sample_rate, float_to_pcm16
 from beluga_voice.audio.reader import read_audio
@@ -20,7 +22,7 @@ from beluga_voice.providers.local.engine import DEFAULT_CPU_THREADS, SAMPLE_RATE
 from beluga_voice.providers.local.executor import ROUTINE
 from beluga_voice.providers.local.languages import LanguagePlan, plan_languages
 from beluga_voice.providers.local.model_files import WhisperModelFiles, inspect_model
-from beluga_voice.providers.local.streaming import StreamSession, StreamSettings, audio_to_samples
+from beluga_voice.providers.local.streaming import StreamSession, StreamSettings
 from beluga_voice.stt.model import Transcript, TranscriptResult, join_words
 from beluga_voice.stt.provider import AudioInput, AudioStream, ConnectionListener, STTProvider
 
@@ -186,6 +188,12 @@ class LocalSTT(STTProvider):
     def __repr__(self) -> str:
         where = self._engine.model_path if self._engine else (self._model_path or "default")
         return f"LocalSTT(model={str(where)!r}, sample_rate={self._sample_rate}, speakers={self.show_speaker_label})"
+
+
+def audio_to_samples(audio: Audio) -> FloatArray:
+    """Mono float32 at 16 kHz, the only format the models take."""
+    out: FloatArray = np.ascontiguousarray(audio.convert(SAMPLE_RATE, 1).samples[:, 0])
+    return out
 
 
 def _decoded(audio: AudioInput, sample_rate: int) -> Audio:

@@ -20,12 +20,10 @@ from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from beluga_voice.aio import as_async_iter
 from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH, Audio
 from beluga_voice.errors import ConfigurationError
-from beluga_voice.providers.local.buffer import FloatArray, SampleBuffer
+from beluga_voice.providers.local.buffer import SampleBuffer
 from beluga_voice.providers.local.diarization.clustering import DEFAULT_THRESHOLD, SpeakerClustering
 from beluga_voice.providers.local.diarization.turns import Turn, embed_turns
 from beluga_voice.providers.local.engine import SAMPLE_RATE, Decoded, LocalEngine
@@ -448,12 +446,6 @@ class StreamSession:
             language_code=locale,
             language_scores=scores,
         )
-
-
-def audio_to_samples(audio: Audio) -> FloatArray:
-    """Mono float32 at 16 kHz, the only format the models take."""
-    out: FloatArray = np.ascontiguousarray(audio.convert(SAMPLE_RATE, 1).samples[:, 0])
-    return out
 
 
 def _not_before(words: list[Word], floor: float) -> list[Word]:

@@ -2,10 +2,10 @@
 
 Each final result's turns are compared with the speakers met so far (cosine similarity of voice
 prints to each speaker's duration-weighted mean print). A turn joins the most similar speaker if
-the similarity clears ``threshold``; a long enough turn below it starts a new speaker; a short
-one cannot (one second of speech is too little to trust), so it joins the closest speaker or the
-voice around it. Labels are given in order of first appearance and never change afterwards, since
-finals already sent cannot be taken back.
+the similarity clears ``threshold``; a turn of at least ``min_new_speaker`` seconds below it
+starts a new speaker; a shorter one cannot (its print is too unreliable), so it joins the closest
+speaker. Labels are given in order of first appearance and never change afterwards, since finals
+already sent cannot be taken back.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ class SpeakerClustering:
 
     def _label_turns(self, turns: Sequence[Turn]) -> list[str]:
         """Each turn long enough to trust is matched on its own (and may start a new speaker);
-        shorter ones then take the closest of the speakers heard in the same result."""
+        shorter ones then take the closest speaker known; a result made only of short turns is
+        judged as a whole."""
         if len(turns) > 1 and all(t.duration < MIN_TRUSTED_TURN_SECONDS for t in turns):
             whole = _mean([t.voice for t in turns], [t.duration for t in turns])  # judge them together
             seconds = sum(t.duration for t in turns)
@@ -91,7 +92,10 @@ class SpeakerClustering:
                 labels.append(self._assign(turn.voice, turn.duration, self._closest(turn.voice)))
             else:
                 labels.append(None)
-        return _fill_short_turns(labels, turns, self)
+        return [
+            label if label is not None else self._closest_known(t.voice)
+            for label, t in zip(labels, turns, strict=True)
+        ]
 
     def _closest(self, voice: FloatArray) -> tuple[int | None, float]:
         if not self._speakers:
@@ -126,26 +130,9 @@ class SpeakerClustering:
         self._speakers.append(_Speaker(total.astype(np.float32), seconds))
         return str(self.count - 1)
 
-    def closest_label(self, voice: FloatArray) -> str:
+    def _closest_known(self, voice: FloatArray) -> str:
         best, _ = self._closest(voice)
         return str(best) if best is not None else self._new(voice, 0.0)
-
-
-def _fill_short_turns(
-    labels: list[str | None], turns: Sequence[Turn], clusters: SpeakerClustering
-) -> list[str]:
-    """Short turns take the closest speaker known so far."""
-    out: list[str] = []
-    for label, turn in zip(labels, turns, strict=True):
-        if label is not None:
-            out.append(label)
-            continue
-        options = list(range(clusters.count))
-        similarities = [float(turn.voice @ clusters._speakers[k].centroid) for k in options]
-        out.append(
-            str(options[int(np.argmax(similarities))]) if options else clusters.closest_label(turn.voice)
-        )
-    return out
 
 
 def _turn_of(word: Word, turns: Sequence[Turn]) -> int:
