@@ -3,7 +3,7 @@
 from beluga_voice.audio.chunker import DEFAULT_CHUNK_MS, Chunker, chunk_bytes, iter_chunks, rechunk
 from beluga_voice.audio.mic import Microphone
 from beluga_voice.audio.pacer import paced
-from beluga_voice.audio.pcm import Audio, float_to_pcm16, pcm16_to_float
+from beluga_voice.audio.pcm import Audio, StreamResampler, float_to_pcm16, pcm16_to_float
 from beluga_voice.audio.reader import RawFormat, read_audio
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "Chunker",
     "Microphone",
     "RawFormat",
+    "StreamResampler",
     "chunk_bytes",
     "float_to_pcm16",
     "iter_chunks",

@@ -89,6 +89,27 @@ class Audio:
         return cls(pcm16_to_float(data).reshape(-1, channels), sample_rate, source)
 
 
+class StreamResampler:
+    """Resamples a live stream piece by piece with no seams at piece edges (soxr keeps filter state)."""
+
+    def __init__(self, in_rate: int, out_rate: int, channels: int = 1) -> None:
+        check_sample_rate(in_rate)
+        check_sample_rate(out_rate)
+        self.in_rate = in_rate
+        self.out_rate = out_rate
+        self.channels = channels
+        self._stream = soxr.ResampleStream(in_rate, out_rate, channels, dtype="float32", quality="HQ")
+
+    def process(self, samples: FloatArray, last: bool = False) -> FloatArray:
+        """Resampled samples for this piece (shape (frames, channels)); ``last`` flushes the filter."""
+        out = self._stream.resample_chunk(np.ascontiguousarray(samples, dtype=np.float32), last=last)
+        return np.asarray(out, dtype=np.float32).reshape(-1, self.channels)
+
+    def flush(self) -> FloatArray:
+        """The samples still held in the filter at the end of the stream."""
+        return self.process(np.zeros((0, self.channels), dtype=np.float32), last=True)
+
+
 def float_to_pcm16(samples: npt.NDArray[np.floating]) -> bytes:
     """Float samples in [-1, 1] to s16le bytes (interleaved if 2-D)."""
     scaled = np.clip(np.asarray(samples, dtype=np.float32) * 32768.0, -32768.0, 32767.0)

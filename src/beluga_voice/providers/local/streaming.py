@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 
 from beluga_voice.aio import as_async_iter
-from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH, Audio
+from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH, Audio, FloatArray, StreamResampler
 from beluga_voice.errors import ConfigurationError
 from beluga_voice.providers.local.buffer import SampleBuffer
 from beluga_voice.providers.local.diarization.clustering import DEFAULT_THRESHOLD, SpeakerClustering
@@ -149,6 +149,7 @@ class StreamSession:
         self._settings = settings
         self._plan = plan
         self._input_rate = input_rate
+        self._resampler = StreamResampler(input_rate, SAMPLE_RATE) if input_rate != SAMPLE_RATE else None
         self._speakers = (
             SpeakerClustering(settings.speaker_threshold, max_speakers=settings.max_speakers)
             if speakers
@@ -197,6 +198,8 @@ class StreamSession:
                 if piece:
                     self._feed(piece)
                     self._advance()
+            if self._resampler is not None:
+                self._take(self._resampler.flush()[:, 0])
             self._input_done = True
             self._advance()
             await self._drained.wait()
@@ -213,11 +216,14 @@ class StreamSession:
         if not whole:
             return
         audio = Audio.from_pcm16(data[:whole], self._input_rate, 1, "<stream>")
-        samples = (
-            audio.resample(SAMPLE_RATE).samples[:, 0]
-            if self._input_rate != SAMPLE_RATE
-            else audio.samples[:, 0]
-        )
+        if self._resampler is None:
+            self._take(audio.samples[:, 0])
+        else:
+            self._take(self._resampler.process(audio.samples)[:, 0])
+
+    def _take(self, samples: FloatArray) -> None:
+        if not len(samples):
+            return
         self._buffer.append(samples)
         self._tracker.push(self._vad.feed(samples))
         if self._tracker.open is None and not self._closing and self._urgent is None:
