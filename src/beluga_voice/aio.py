@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TypeVar
 
@@ -9,10 +10,15 @@ T = TypeVar("T")
 
 
 async def as_async_iter(source: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
-    """Iterate a plain or async iterable asynchronously."""
+    """Iterate a plain or async iterable asynchronously.
+
+    A plain iterable yields to the event loop between items, so feeding a whole file from memory
+    never starves the tasks that consume it (decoders, sockets, timers).
+    """
     if isinstance(source, AsyncIterable):
         async for item in source:
             yield item
     else:
         for item in source:
             yield item
+            await asyncio.sleep(0)
