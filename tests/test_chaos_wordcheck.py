@@ -4,7 +4,14 @@ make them worthless, so it is checked on its own."""
 from __future__ import annotations
 
 from beluga_voice.stt.model import TranscriptResult, Word
-from beluga_voice.stt.wordcheck import check_words, normalize, order_violations, spoken_words, stable_words
+from beluga_voice.stt.wordcheck import (
+    check_words,
+    final_words,
+    normalize,
+    order_violations,
+    spoken_words,
+    stable_words,
+)
 
 
 def said(*spec: tuple[str, float], speaker: str | None = None) -> list[Word]:
@@ -74,3 +81,39 @@ def test_finals_that_go_back_in_time_are_reported() -> None:
     in_order = [final("a", 0.0, 1.0), final("b", 1.0, 2.0)]
     assert order_violations(in_order) == [] and [w.text for w in spoken_words(in_order)] == ["a", "b"]
     assert len(order_violations([*in_order, final("c", 1.5, 2.5)])) == 1
+
+
+def test_a_recognisers_loop_inside_one_result_counts_once_but_a_repeated_result_does_not() -> None:
+    def final(*spec: tuple[str, float]) -> TranscriptResult:
+        words = tuple(Word(t, s, s + 0.2) for t, s in spec)
+        return TranscriptResult("r", False, words[0].start, words[-1].end, "", words)
+
+    loop = final(("ten", 1.0), ("of", 1.2), ("clubs", 1.4), ("ten", 1.6), ("of", 1.6), ("clubs", 1.7))
+    assert [w.text for w in spoken_words([loop], collapse_loops=True)] == ["ten", "of", "clubs"]
+    assert len(spoken_words([loop])) == 6
+    fives = final(("five", 1.0), ("five", 1.5), ("five", 1.5), ("five", 1.5))
+    assert [w.text for w in spoken_words([fives], collapse_loops=True)] == ["five"]
+    again = spoken_words([loop, loop], collapse_loops=True)  # a final delivered twice stays twice
+    assert not check_words(spoken_words([loop], collapse_loops=True), again).ok
+
+
+def test_a_missing_word_next_to_other_words_is_changed_within_the_slot() -> None:
+    reference = said(("hello", 114.66), ("oh", 115.42), ("hello", 115.8))
+    check = check_words(reference, said(("oh", 115.42), ("hello", 115.8)))
+    assert check.ok and [w.start for w in check.changed] == [114.66]
+    assert not check_words(reference, said(("hello", 115.8)), slot=0.5).ok
+
+
+def test_a_repetition_inside_one_result_is_the_recognisers_not_a_duplicate() -> None:
+    def final(rid: str, *spec: tuple[str, float]) -> TranscriptResult:
+        words = tuple(Word(t, s, s + 0.2) for t, s in spec)
+        return TranscriptResult(rid, False, words[0].start, words[-1].end, "", words)
+
+    reference = said(("i", 118.0), ("thought", 118.5))
+    inside = [final("a", ("i", 118.0), ("think", 118.3), ("i", 118.35), ("thought", 118.5))]
+    words, groups = final_words(inside)
+    check = check_words(reference, words, groups=groups)
+    assert check.ok and [w.text for w in check.repeated] == ["i"]
+    across = [final("a", ("i", 118.0), ("thought", 118.5)), final("b", ("i", 118.35))]
+    words, groups = final_words(across)
+    assert [w.text for w in check_words(reference, words, groups=groups).duplicated] == ["i"]

@@ -100,6 +100,7 @@ def test_the_watchdog_waits_for_speech_and_forgives_silence() -> None:
     assert watchdog.deadline() == 3.0 and watchdog.check(2.9) is None
     error = watchdog.check(3.0)
     assert isinstance(error, StreamTimeoutError) and error.retryable and "stuck" in error.message
+    assert watchdog.stalled
     watchdog.message(2.5)
     assert watchdog.deadline() is None
 
@@ -113,6 +114,16 @@ def test_after_the_end_of_audio_the_watchdog_bounds_the_drain() -> None:
     assert watchdog.deadline() == 17.0
     error = watchdog.check(17.0)
     assert isinstance(error, StreamTimeoutError) and "after the end of the audio" in error.message
+    assert not watchdog.stalled
+
+
+def test_speech_that_gets_no_answer_is_a_stall_even_after_the_end_of_audio() -> None:
+    # A reconnection after the audio ended replays speech and ends at once: a stuck connection
+    # must still be noticed by the speech rule, not only after the (longer) drain timeout.
+    watchdog = ResultWatchdog(timeout=1.5, drain_timeout=30.0)
+    watchdog.audio(0.0, speech=True)
+    watchdog.ended(0.0)
+    assert watchdog.deadline() == 1.5 and watchdog.check(1.5) is not None and watchdog.stalled
 
 
 def test_speech_is_told_from_silence_and_room_noise() -> None:

@@ -73,6 +73,17 @@ def test_a_word_said_twice_is_delivered_twice() -> None:
     assert [w.text for w in kept.words] == ["five"] and kept.start == pytest.approx(1.45)
 
 
+def test_a_word_said_twice_survives_a_re_decode_that_moves_it_onto_the_first() -> None:
+    timeline = StreamTimeline(BPS, overlap_seconds=1.0)
+    timeline.begin_connection()
+    feed(timeline, 4.0)
+    timeline.place([final("a", ("of", 0.6, 1.0), ("five", 1.2, 2.0))])  # the cut came after one "five"
+    timeline.begin_connection()  # from 1.0 s
+    # The replay hears "five five"; the second one is decoded early, overlapping the delivered one.
+    (kept,) = timeline.place([final("b", ("five", 0.2, 0.9), ("five", 0.9, 1.4))])
+    assert [w.text for w in kept.words] == ["five"] and kept.start == pytest.approx(2.0)
+
+
 def test_a_word_cut_by_the_failure_starts_where_delivery_ended() -> None:
     timeline = StreamTimeline(BPS)
     timeline.begin_connection()
@@ -177,3 +188,37 @@ def test_an_outage_longer_than_the_buffer_is_counted_as_lost_audio() -> None:
 def test_overlap_must_fit_in_the_buffer() -> None:
     with pytest.raises(ConfigurationError, match="overlap_seconds"):
         StreamTimeline(BPS, replay_seconds=2.0, overlap_seconds=2.0)
+
+
+def test_a_new_connection_first_hears_every_known_speaker_and_maps_their_labels() -> None:
+    timeline = StreamTimeline(BPS, overlap_seconds=0.5, voice_seconds=2.0)
+    timeline.begin_connection()
+    for i in range(80):  # 8 s; each chunk's bytes say which 100 ms it is
+        timeline.record(bytes([i]) * CHUNK)
+    timeline.place(
+        [
+            final("a", ("good", 0.5, 1.0), ("morning", 1.0, 2.0), speaker="0"),
+            final("b", ("hello", 3.0, 3.6), ("there", 3.6, 4.0), ("friend", 4.0, 5.5), speaker="1"),
+        ]
+    )
+    replay = timeline.begin_connection()
+    samples = b"".join(replay)[: -3 * BPS]  # the buffer (5.0-8.0 s: the overlap and after) comes last
+    # Speaker "0": 0.5-2.0 s (1.5 s), then 1 s of silence; speaker "1": the last 2 s of 3.0-5.5 s.
+    assert samples[: int(1.5 * BPS)] == b"".join(bytes([i]) * CHUNK for i in range(5, 20))
+    assert samples[int(1.5 * BPS) : int(2.5 * BPS)] == bytes(BPS)
+    assert samples[int(2.5 * BPS) : int(4.5 * BPS)] == b"".join(bytes([i]) * CHUNK for i in range(35, 55))
+    assert timeline.clock.lead == pytest.approx(5.5) and timeline.stats.voice_sample_seconds == pytest.approx(
+        5.5
+    )
+    # The new connection numbers them the other way round; what it hears in the samples is never
+    # delivered, and its later words carry the stream's labels.
+    out = timeline.place(
+        [
+            final("s1", ("morning", 0.5, 1.4), speaker="1"),
+            final("s2", ("friend", 2.6, 4.4), speaker="0"),
+            final("n1", ("bye", 6.5, 6.9), speaker="0"),  # 1 s into the replay: 6.0 s on the stream
+            final("n2", ("see", 7.5, 7.8), speaker="1"),
+        ]
+    )
+    assert [(r.text, r.speaker) for r in out] == [("bye", "1"), ("see", "0")]
+    assert [r.start for r in out] == pytest.approx([6.0, 7.0])

@@ -139,6 +139,7 @@ class FallbackSTT(STTProvider):
         *,
         replay_seconds: float = DEFAULT_REPLAY_SECONDS,
         overlap_seconds: float = 1.0,
+        speaker_sample_seconds: float = 3.0,
         fall_back_on: Callable[[BaseException], bool] = _falls_back,
     ) -> None:
         if not providers:
@@ -157,6 +158,7 @@ class FallbackSTT(STTProvider):
         self.providers = list(providers)
         self._replay_seconds = replay_seconds
         self._overlap_seconds = min(overlap_seconds, replay_seconds / 2)
+        self._voice_seconds = speaker_sample_seconds
         self._fall_back_on = fall_back_on
         self.last_stream_stats: FallbackStats | None = None
 
@@ -173,7 +175,13 @@ class FallbackSTT(STTProvider):
     ) -> AsyncIterator[TranscriptResult]:
         """Results on one timeline, whichever provider produced them; ``fallback`` events on a switch."""
         frame_bytes = PCM_SAMPLE_WIDTH * self.channels
-        timeline = StreamTimeline(self.sample_rate * frame_bytes, self._replay_seconds, self._overlap_seconds)
+        timeline = StreamTimeline(
+            self.sample_rate * frame_bytes,
+            self._replay_seconds,
+            self._overlap_seconds,
+            self._voice_seconds,
+            frame_bytes,
+        )
         stats = FallbackStats(timeline.stats)
         self.last_stream_stats = stats
         pump = _Pump(

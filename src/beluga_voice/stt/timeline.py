@@ -16,7 +16,10 @@ and results out), shared by the AWS client and the provider-agnostic fallback:
   cut keeps its new words;
 * **retraction** of a failed connection's unfinished partials (an empty partial with the same
   ``result_id``): their words come again, from the replay, under new ids;
-* a :class:`~beluga_voice.stt.speakers.SpeakerMap` per connection so speaker labels stay the same.
+* a :class:`~beluga_voice.stt.speakers.SpeakerMap` per connection so speaker labels stay the same:
+  with ``voice_seconds``, a new connection first hears a short recent sample of every known
+  speaker (separated by silence), so its diarization meets them all; the words it finds there are
+  evidence for the labels and are never delivered.
 """
 
 from __future__ import annotations
@@ -35,9 +38,19 @@ TIMELINE_TOLERANCE = 0.005
 """A final ending this close to (or before) the last delivered final is the same speech again."""
 REPEAT_OVERLAP = 0.02
 """A replayed word overlapping a delivered word of the same text by more than this is that word."""
+ECHO_SECONDS = 0.5
+"""How far a re-decoded word's middle may move from the delivered word's and still be that word."""
 TAIL_SECONDS = 10.0
 """Delivered final words kept (beyond the overlap) for duplicate checks and speaker votes."""
 TAIL_WORDS = 512
+VOICE_MIN_SECONDS = 1.0
+"""Shortest run of one speaker's words kept as that speaker's voice sample."""
+VOICE_GAP_SECONDS = 1.0
+"""Silence after each voice sample, so a recogniser ends an utterance there."""
+VOICE_WEIGHT = 4.0
+"""A voice sample's word is stronger evidence than an overlap: its speaker is known for sure."""
+MAX_VOICES = 8
+REPLAY_PIECE_SECONDS = 0.1
 
 _NOT_WORD = re.compile(r"[^\w']+")
 
@@ -55,6 +68,8 @@ class TimelineStats:
     duplicate_finals_dropped: int = 0
     duplicate_words_dropped: int = 0
     retracted_partials: int = 0
+    voice_sample_seconds: float = 0.0
+    """Speaker samples replayed at the start of new connections (billed like replayed audio)."""
 
 
 @dataclass
@@ -72,6 +87,8 @@ class ConnectionClock:
     """
 
     origin: float = 0.0
+    lead: float = 0.0
+    """Connection seconds of speaker samples before the stream's audio (not on its timeline)."""
     gaps: list[tuple[float, float]] = field(default_factory=list)
     inserted: float = 0.0
 
@@ -80,7 +97,7 @@ class ConnectionClock:
         self.inserted += seconds
 
     def to_stream(self, t: float) -> float:
-        removed = 0.0
+        removed = self.lead
         for at, seconds in self.gaps:
             if t <= at:
                 break
@@ -102,6 +119,8 @@ class StreamTimeline:
         bytes_per_second: int | None,
         replay_seconds: float = DEFAULT_REPLAY_SECONDS,
         overlap_seconds: float = 0.0,
+        voice_seconds: float = 0.0,
+        frame_bytes: int = 2,
     ) -> None:
         if replay_seconds < 0:
             raise ConfigurationError(f"replay_seconds must not be negative, got {replay_seconds}")
@@ -112,8 +131,16 @@ class StreamTimeline:
             )
         self.bytes_per_second = bytes_per_second
         self.replay_limit = int(replay_seconds * bytes_per_second) if bytes_per_second else 0
+        if voice_seconds and voice_seconds < VOICE_MIN_SECONDS:
+            raise ConfigurationError(
+                f"voice_seconds must be 0 (off) or at least {VOICE_MIN_SECONDS:g}, got {voice_seconds}"
+            )
         self.overlap_seconds = overlap_seconds
+        self.voice_seconds = voice_seconds
+        self.frame_bytes = frame_bytes
         self._overlap_bytes = int(overlap_seconds * bytes_per_second) if bytes_per_second else 0
+        self._voices: dict[str, bytes] = {}  # stream speaker label -> a recent sample of their speech
+        self._samples: list[tuple[float, float, str]] = []  # this connection's (start, end, label)
         self.stats = TimelineStats()
         self.clock = ConnectionClock()
         self._head = 0  # bytes accepted so far
@@ -126,6 +153,7 @@ class StreamTimeline:
         self._tail: dict[str | None, deque[Word]] = {}  # per channel: recently delivered final words
         self._open: dict[str, TranscriptResult] = {}  # partials of this connection without their final
         self._speakers = SpeakerMap(identity=True)
+        self._echo: dict[str | None, Word] = {}  # per channel: the last replayed word already delivered
         self.connection_finals = 0
         """Finals the current connection delivered (replayed ones it only repeated not counted)."""
 
@@ -156,8 +184,8 @@ class StreamTimeline:
 
     def insert_silence(self, seconds: float) -> None:
         """Keep-alive silence went out on the current connection (not part of the stream's audio)."""
-        at = self._seconds(self._head - self._origin_byte) + self.clock.inserted
-        self.clock.insert(at, seconds)
+        clock = self.clock
+        clock.insert(clock.lead + self._seconds(self._head - self._origin_byte) + clock.inserted, seconds)
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -175,13 +203,34 @@ class StreamTimeline:
             if self._origin_byte > gap_from:
                 self.stats.lost_seconds += self._seconds(self._origin_byte - gap_from)
             self._lost_until = max(self._lost_until, self._origin_byte)
-        self.clock = ConnectionClock(self._seconds(self._origin_byte))
+        samples = self._voice_samples() if reconnect else []
+        lead = self._seconds(sum(map(len, samples)))
+        self.clock = ConnectionClock(self._seconds(self._origin_byte), lead=lead)
         self._speakers = SpeakerMap(identity=not reconnect)
         self.connection_finals = 0
-        replay = [b.chunk for b in self._buffer]
+        self._echo = {}
+        replay = [*samples, *(b.chunk for b in self._buffer)]
         if reconnect:
             self.stats.replayed_seconds += self._seconds(sum(len(c) for c in replay))
+            self.stats.voice_sample_seconds += lead
         return replay
+
+    def _voice_samples(self) -> list[bytes]:
+        """Every known speaker's sample, each followed by silence, in replay-sized pieces."""
+        self._samples = []
+        if not self._voices or not self.bytes_per_second:
+            return []
+        gap = bytes(self._aligned(VOICE_GAP_SECONDS))
+        piece = self._aligned(REPLAY_PIECE_SECONDS)
+        pieces: list[bytes] = []
+        at = 0.0
+        for label, audio in self._voices.items():
+            seconds = self._seconds(len(audio))
+            self._samples.append((at, at + seconds, label))
+            at += seconds + VOICE_GAP_SECONDS
+            data = audio + gap
+            pieces += [data[i : i + piece] for i in range(0, len(data), piece)]
+        return pieces
 
     def abandon_connection(self) -> list[TranscriptResult]:
         """The connection failed: withdraw its unfinished partials (empty, same ``result_id``)."""
@@ -199,6 +248,11 @@ class StreamTimeline:
         """Connection results on the stream timeline, minus what was already delivered as final."""
         placed: list[TranscriptResult] = []
         for result in results:
+            if self.clock.lead:
+                result_or_none = self._past_samples(result)
+                if result_or_none is None:
+                    continue
+                result = result_or_none
             result = self._to_stream(result)
             self._vote_speakers(result)
             kept = self._deduplicate(result)
@@ -210,10 +264,30 @@ class StreamTimeline:
             placed.append(kept)
         return placed
 
+    def _past_samples(self, result: TranscriptResult) -> TranscriptResult | None:
+        """Words heard in the speaker samples are votes for their labels, never results."""
+        lead = self.clock.lead
+        if result.start >= lead:
+            return result
+        for word in result.words:
+            middle = _middle(word)
+            if word.speaker is None or word.is_punctuation or middle >= lead:
+                continue
+            for start, end, label in self._samples:
+                if start <= middle < end:
+                    self._speakers.observe(word.speaker, label, (word.end - word.start) * VOICE_WEIGHT)
+        rest = [w for w in result.words if _middle(w) >= lead]
+        while rest and rest[0].is_punctuation:
+            rest.pop(0)
+        if not rest:
+            return None if result.words or result.end <= lead else replace(result, start=lead)
+        return replace(result, start=max(rest[0].start, lead), words=tuple(rest), text=join_words(rest))
+
     def _to_stream(self, result: TranscriptResult) -> TranscriptResult:
         clock = self.clock
         if not clock.gaps:
-            return result.shifted(clock.origin) if clock.origin else result
+            offset = clock.origin - clock.lead
+            return result.shifted(offset) if offset else result
         return retimed(result, clock.to_stream)
 
     def _vote_speakers(self, result: TranscriptResult) -> None:
@@ -247,10 +321,13 @@ class StreamTimeline:
                 self._count_dropped(result, 0)
                 return None
             return replace(result, start=covered)
-        tail = self._tail.get(result.channel, ())
-        kept = [w for w in result.words if _middle(w) >= covered and not _repeats(w, tail)]
-        while kept and kept[0].is_punctuation:  # it ended the sentence that was already delivered
-            kept.pop(0)
+        old = [w for w in result.words if _middle(w) < covered and not w.is_punctuation]
+        if old:
+            self._echo[result.channel] = old[-1]
+        kept = _without_leading_punctuation([w for w in result.words if _middle(w) >= covered])
+        tail = self._tail.get(result.channel)
+        if tail:
+            kept = _without_echoes(kept, list(tail), self._echo.get(result.channel))
         if not kept:
             self._count_dropped(result, len(result.words))
             return None
@@ -279,7 +356,45 @@ class StreamTimeline:
         horizon = until - self.overlap_seconds - TAIL_SECONDS
         while tail and tail[0].end < horizon:
             tail.popleft()
+        if self.voice_seconds:
+            self._keep_voices(result)
         self._trim()
+
+    def _keep_voices(self, result: TranscriptResult) -> None:
+        """Keep the latest run of each speaker (long enough to recognise) while its audio is buffered."""
+        run: list[Word] = []
+        for word in [w for w in result.words if not w.is_punctuation] + [Word("", 0.0, 0.0)]:
+            if run and word.speaker == run[0].speaker and word.text:
+                run.append(word)
+                continue
+            if run and run[0].speaker is not None:
+                end = run[-1].end
+                start = max(run[0].start, end - self.voice_seconds)
+                audio = self._slice(start, end) if end - start >= VOICE_MIN_SECONDS else None
+                if audio:
+                    self._voices.pop(run[0].speaker, None)
+                    self._voices[run[0].speaker] = audio
+                    while len(self._voices) > MAX_VOICES:
+                        self._voices.pop(next(iter(self._voices)))
+            run = [word]
+
+    def _slice(self, start: float, end: float) -> bytes | None:
+        """Buffered audio between two stream times (``None`` if part of it already left)."""
+        first, last = self._aligned(start), self._aligned(end)
+        parts: list[bytes] = []
+        for item in self._buffer:
+            item_end = item.start_byte + len(item.chunk)
+            if item_end <= first:
+                continue
+            if item.start_byte >= last:
+                break
+            parts.append(item.chunk[max(first - item.start_byte, 0) : min(last, item_end) - item.start_byte])
+        audio = b"".join(parts)
+        return audio if len(audio) == last - first else None
+
+    def _aligned(self, seconds: float) -> int:
+        nbytes = int(seconds * (self.bytes_per_second or 0))
+        return nbytes - nbytes % self.frame_bytes
 
     def _trim(self) -> None:
         if not self._final_until or not self.bytes_per_second:
@@ -301,14 +416,40 @@ def _middle(word: Word) -> float:
     return (word.start + word.end) / 2
 
 
-def _repeats(word: Word, tail: Iterable[Word]) -> bool:
-    if word.is_punctuation:
-        return False
-    text = normalized_text(word.text)
-    return any(
-        word.start < d.end - REPEAT_OVERLAP and d.start < word.end and normalized_text(d.text) == text
-        for d in tail
-    )
+def _without_leading_punctuation(words: list[Word]) -> list[Word]:
+    """Punctuation before the first kept word ended the sentence that was already delivered."""
+    while words and words[0].is_punctuation:
+        words = words[1:]
+    return words
+
+
+def _without_echoes(words: list[Word], tail: list[Word], echo: Word | None) -> list[Word]:
+    """Drop the first replayed words that restate delivered words a little later than they were.
+
+    The replay is aligned with the delivered words: after the last replayed word known to be a
+    delivered one (``echo``), the next replayed word is that same speech again only if it is the
+    next delivered word, with the same text, overlapping it in time. A word said twice ("five
+    five") is the next word, not a restatement, and is kept. Without an ``echo`` (no replayed word
+    before the cut), only the last delivered word can come back.
+    """
+    expected = len(tail) - 1
+    if echo is not None:
+        text, middle = normalized_text(echo.text), _middle(echo)
+        for index in range(len(tail) - 1, -1, -1):
+            if (
+                normalized_text(tail[index].text) == text
+                and abs(_middle(tail[index]) - middle) <= ECHO_SECONDS
+            ):
+                expected = index + 1
+                break
+    while words and expected < len(tail):
+        word, delivered = words[0], tail[expected]
+        same = normalized_text(word.text) == normalized_text(delivered.text)
+        if not (same and word.start < delivered.end - REPEAT_OVERLAP and delivered.start < word.end):
+            break
+        words = _without_leading_punctuation(words[1:])
+        expected += 1
+    return words
 
 
 def retimed(result: TranscriptResult, to_stream: Callable[[float], float]) -> TranscriptResult:

@@ -11,10 +11,13 @@ reconnection may carry slightly different times; identity is therefore *text + t
 * words are paired one to one, in time order, per text (a maximum matching on the line), so a
   repeated word ("five five") needs two candidates;
 * a reference word without a partner is **changed** when the candidate has some other word within
-  the tolerance (that audio was transcribed, differently), and **lost** when it has none (that
-  audio produced nothing: the mark of audio that never reached the recogniser);
+  ``slot`` seconds (default 1 s: that audio was transcribed, differently), and **lost** when it has
+  none (that audio produced nothing: the mark of audio that never reached the recogniser);
 * an unpaired candidate within the tolerance of a reference word (or of a paired candidate) of the
-  same text is **duplicated**; any other unpaired candidate is **added**.
+  same text is **duplicated** - unless every such twin is in the same result, which makes it a
+  recogniser's own repetition (**repeated**): a stream never adds words to a result, so the
+  duplicates a stream makes are whole results delivered again; any other unpaired candidate is
+  **added**.
 
 Why "changed" is not "lost": a recogniser that hears replayed audio on a fresh session (its own
 segmentation, voice-activity state and running context start again) does not always choose the same
@@ -22,6 +25,12 @@ words as on the first pass ("a beat" / "of the"). That variance belongs to the r
 stream's duty is that the audio is heard, once, at the right time. A fair reference is the set of
 words that every fault-free run yields (:func:`stable_words`), and the byte-level tests check that
 each connection receives every byte after the cut.
+
+Recogniser loops: Whisper sometimes repeats a short phrase back to back inside one result
+("5, 5, 5, 5", "ten of clubs. ten of clubs."), a different number of times on each decode of the
+same audio. ``spoken_words(..., collapse_loops=True)`` keeps one copy of a phrase repeated back to
+back *within one result*, on both sides of the comparison. A duplicate made by a stream (a final
+delivered again after a reconnection) is a separate result, and still counts.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ from dataclasses import dataclass
 from beluga_voice.stt.model import TranscriptResult, Word
 
 DEFAULT_TOLERANCE = 0.5
+DEFAULT_SLOT = 1.0
+MAX_LOOP_WORDS = 4
 
 _NOT_WORD = re.compile(r"[^\w']+")
 _UNITS = (
@@ -60,9 +71,37 @@ def normalize(text: str) -> str:
     return _NUMBERS.get(plain, plain)
 
 
-def spoken_words(results: Iterable[TranscriptResult]) -> list[Word]:
+def spoken_words(results: Iterable[TranscriptResult], *, collapse_loops: bool = False) -> list[Word]:
     """The pronounced words of the final results, in order (partials and punctuation left out)."""
-    return [w for r in results if r.is_final for w in r.words if not w.is_punctuation and normalize(w.text)]
+    return final_words(results, collapse_loops=collapse_loops)[0]
+
+
+def final_words(
+    results: Iterable[TranscriptResult], *, collapse_loops: bool = False
+) -> tuple[list[Word], list[int]]:
+    """:func:`spoken_words`, with the index of the final each word came from."""
+    out: list[Word] = []
+    groups: list[int] = []
+    for index, result in enumerate(r for r in results if r.is_final):
+        words = [w for w in result.words if not w.is_punctuation and normalize(w.text)]
+        words = _collapse_loops(words) if collapse_loops else words
+        out += words
+        groups += [index] * len(words)
+    return out, groups
+
+
+def _collapse_loops(words: list[Word]) -> list[Word]:
+    """One copy of any phrase (up to MAX_LOOP_WORDS words) repeated back to back."""
+    kept: list[Word] = []
+    for word in words:
+        kept.append(word)
+        for n in range(1, MAX_LOOP_WORDS + 1):
+            if len(kept) >= 2 * n and [normalize(w.text) for w in kept[-n:]] == [
+                normalize(w.text) for w in kept[-2 * n : -n]
+            ]:
+                del kept[-n:]
+                break
+    return kept
 
 
 def _middle(word: Word) -> float:
@@ -108,6 +147,7 @@ class WordCheck:
     changed: tuple[Word, ...]
     duplicated: tuple[Word, ...]
     added: tuple[Word, ...]
+    repeated: tuple[Word, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -140,14 +180,23 @@ class WordCheck:
         return (
             f"{self.reference_words} reference words: {len(self.lost)} lost [{words(self.lost)}], "
             f"{len(self.duplicated)} duplicated [{words(self.duplicated)}], "
-            f"{len(self.changed)} changed [{words(self.changed)}], {len(self.added)} added [{words(self.added)}]"
+            f"{len(self.changed)} changed [{words(self.changed)}], {len(self.added)} added [{words(self.added)}], "
+            f"{len(self.repeated)} repeated within a result [{words(self.repeated)}]"
         )
 
 
 def check_words(
-    reference: Sequence[Word], candidate: Sequence[Word], tolerance: float = DEFAULT_TOLERANCE
+    reference: Sequence[Word],
+    candidate: Sequence[Word],
+    tolerance: float = DEFAULT_TOLERANCE,
+    slot: float = DEFAULT_SLOT,
+    groups: Sequence[int] | None = None,
 ) -> WordCheck:
-    """Account for every reference word in ``candidate`` (see the module docstring for the rules)."""
+    """Account for every reference word in ``candidate`` (see the module docstring for the rules).
+
+    ``groups[j]`` is the result candidate word ``j`` came from (see :func:`final_words`); without
+    it every repetition counts as duplicated.
+    """
     pairs = pair_words(reference, candidate, tolerance)
     paired_ref = {i for i, _ in pairs}
     paired_cand = {j for _, j in pairs}
@@ -156,9 +205,10 @@ def check_words(
     changed: list[Word] = []
     for i, word in enumerate(reference):
         if i not in paired_ref:
-            (changed if _any_within(middles, _middle(word), tolerance) else lost).append(word)
+            (changed if _any_within(middles, _middle(word), slot) else lost).append(word)
     duplicated: list[Word] = []
     added: list[Word] = []
+    repeated: list[Word] = []
     for j, word in enumerate(candidate):
         if j in paired_cand:
             continue
@@ -168,7 +218,18 @@ def check_words(
             for other in (*reference, *(candidate[k] for k in paired_cand))
             if normalize(other.text) == text and abs(_middle(other) - middle) <= tolerance
         ]
-        (duplicated if near else added).append(word)
+        if not near:
+            added.append(word)
+            continue
+        twins = [
+            k
+            for k, other in enumerate(candidate)
+            if k != j and normalize(other.text) == text and abs(_middle(other) - middle) <= 2 * tolerance
+        ]
+        if groups is not None and twins and all(groups[k] == groups[j] for k in twins):
+            repeated.append(word)
+        else:
+            duplicated.append(word)
     return WordCheck(
         reference_words=len(reference),
         paired=tuple((reference[i], candidate[j]) for i, j in pairs),
@@ -176,6 +237,7 @@ def check_words(
         changed=tuple(changed),
         duplicated=tuple(duplicated),
         added=tuple(added),
+        repeated=tuple(repeated),
     )
 
 

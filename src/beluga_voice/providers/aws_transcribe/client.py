@@ -234,6 +234,7 @@ class StreamRunner:
         self._resume = asyncio.Event()
         self._audio_done = False
         self._unsent = False  # audio recorded while no connection took it
+        self._awaiting_source = False  # the sender waits for the application's next chunk
         self._outage: Outage | None = None
         self._scheduler = IdleScheduler(idle or IdlePolicy(), clock())
         self._silence = bytes(chunk_size)
@@ -430,7 +431,7 @@ class StreamRunner:
             now = self._clock()
             error = link.watchdog.check(now)
             if error is not None:
-                if not link.end_sent:
+                if link.watchdog.stalled:
                     self.stats.watchdog_restarts += 1
                 logger.debug("watchdog: %s (%s)", error.message, link.info.describe())
                 link.finish(error)
@@ -459,8 +460,18 @@ class StreamRunner:
         chunks = rechunk(audio, self._chunk_size)
         if self._options.max_speed is not None:
             chunks = paced(chunks, self._sample_rate, self._channels, self._options.max_speed)
+        source = aiter(chunks)
         try:
-            async for chunk in chunks:
+            while True:
+                # Idle means waiting for the application, never waiting for a socket or a connection.
+                self._scheduler.audio(self._clock())
+                self._awaiting_source = True
+                try:
+                    chunk = await anext(source)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    self._awaiting_source = False
                 await self._accept(chunk)
             await self._end_audio()
         except BaseException as exc:  # the application's audio source failed: surface its error
@@ -476,7 +487,6 @@ class StreamRunner:
             now = self._clock()
             link = self._usable()
             frame = self._stream.audio(chunk, send=link is not None)
-            self._scheduler.audio(now)
             if self._telemetry is not None:
                 self._telemetry.audio_sent(len(chunk) / self._bytes_per_second)
             if link is None:
@@ -516,19 +526,23 @@ class StreamRunner:
     # --- silence -------------------------------------------------------------------------------
 
     def _idle_now(self, now: float) -> bool:
-        return not self._audio_done and now - self._scheduler.last_audio >= (self._idle or IdlePolicy()).after
+        """The application has sent nothing for a while (not: the stream is blocked)."""
+        after = (self._idle or IdlePolicy()).after
+        return self._awaiting_source and not self._audio_done and now - self._scheduler.last_audio >= after
 
     async def _idle_loop(self) -> None:
         assert self._idle is not None
         scheduler, chunk_seconds = self._scheduler, self._chunk_size / self._bytes_per_second
         while not self._audio_done:
             action, wait = scheduler.next_action(self._clock())
-            if action == "wait":
-                await asyncio.sleep(min(wait, self._idle.after))
+            if action == "wait" or not self._awaiting_source:
+                await asyncio.sleep(min(wait, self._idle.after) if action == "wait" else self._idle.after)
                 continue
             async with self._lock:
                 now = self._clock()
                 action, _ = scheduler.next_action(now)  # audio may have come while we waited
+                if not self._awaiting_source:
+                    continue
                 link = None if self._audio_done else self._usable()
                 if action == "keepalive":
                     if link is None:

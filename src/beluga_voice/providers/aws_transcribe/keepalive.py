@@ -78,6 +78,8 @@ class ResultWatchdog:
     def __init__(self, timeout: float | None, drain_timeout: float) -> None:
         self.timeout = timeout
         self.drain_timeout = drain_timeout
+        self.stalled = False
+        """The speech rule fired (not the drain rule)."""
         self._speech_since: float | None = None
         self._ended_at: float | None = None
         self._last_message: float | None = None
@@ -95,26 +97,35 @@ class ResultWatchdog:
 
     def deadline(self) -> float | None:
         """When the connection counts as stuck if nothing arrives before."""
-        if self._ended_at is not None:
-            return max(self._ended_at, self._last_message or -math.inf) + self.drain_timeout
-        if self._speech_since is not None and self.timeout is not None:
-            return self._speech_since + self.timeout
-        return None
+        deadlines = [self._drain_deadline(), self._speech_deadline()]
+        return min((d for d in deadlines if d is not None), default=None)
+
+    def _drain_deadline(self) -> float | None:
+        if self._ended_at is None:
+            return None
+        return max(self._ended_at, self._last_message or -math.inf) + self.drain_timeout
+
+    def _speech_deadline(self) -> float | None:
+        if self._speech_since is None or self.timeout is None:
+            return None
+        return self._speech_since + self.timeout
 
     def check(self, now: float) -> BelugaError | None:
         """The error to replace the connection with, once its deadline has passed."""
-        deadline = self.deadline()
-        if deadline is None or now < deadline:
-            return None
-        if self._ended_at is not None:
+        speech = self._speech_deadline()
+        if speech is not None and now >= speech:
+            self.stalled = True
+            return StreamTimeoutError(
+                f"the service returned nothing for {self.timeout:g} s while speech was being sent; "
+                "the connection is stuck"
+            )
+        drain = self._drain_deadline()
+        if drain is not None and now >= drain:
             return StreamTimeoutError(
                 f"the service sent nothing for {self.drain_timeout:g} s after the end of the audio and "
                 "did not close the stream; the last results may be missing"
             )
-        return StreamTimeoutError(
-            f"the service returned nothing for {self.timeout:g} s while speech was being sent; "
-            "the connection is stuck"
-        )
+        return None
 
 
 def is_speech(pcm: bytes, threshold_dbfs: float) -> bool:

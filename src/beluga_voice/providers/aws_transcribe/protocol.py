@@ -152,20 +152,28 @@ class TranscribeStream:
     ``frame_bytes`` is the size of one PCM frame (all channels); audio is sent only in whole frames.
     ``frame_bytes=None`` (compressed encodings) disables the media timeline and replay.
     ``overlap_seconds`` of audio already covered by finals are replayed too, as context for the new
-    connection (and the evidence that keeps speaker labels stable).
+    connection (and evidence for speaker labels); ``voice_seconds`` of each known speaker are
+    replayed before that, so a new connection's diarization meets every speaker.
     """
 
     frame_bytes: int | None
     bytes_per_second: int | None
     replay_seconds: float = DEFAULT_REPLAY_SECONDS
     overlap_seconds: float = 0.0
+    voice_seconds: float = 0.0
     timeline: StreamTimeline = field(init=False)
     connection: ConnectionProtocol | None = field(init=False, default=None)
     replayed: list[bytes] = field(init=False, default_factory=list)
     """The audio chunks the current connection began with."""
 
     def __post_init__(self) -> None:
-        self.timeline = StreamTimeline(self.bytes_per_second, self.replay_seconds, self.overlap_seconds)
+        self.timeline = StreamTimeline(
+            self.bytes_per_second,
+            self.replay_seconds,
+            self.overlap_seconds,
+            self.voice_seconds,
+            self.frame_bytes or 2,
+        )
 
     @classmethod
     def for_pcm(
@@ -174,9 +182,10 @@ class TranscribeStream:
         channels: int = 1,
         replay_seconds: float = DEFAULT_REPLAY_SECONDS,
         overlap_seconds: float = 0.0,
+        voice_seconds: float = 0.0,
     ) -> TranscribeStream:
         frame = PCM_SAMPLE_WIDTH * channels
-        return cls(frame, sample_rate * frame, replay_seconds, overlap_seconds)
+        return cls(frame, sample_rate * frame, replay_seconds, overlap_seconds, voice_seconds)
 
     def connect(self) -> list[bytes]:
         """A new connection begins: the frames to send on it first (replayed audio)."""

@@ -163,9 +163,11 @@ class AWSTranscribeSTT(STTProvider):
         """
         policy, idle = self.reconnect_policy, self.idle_policy
         if self.config.media_encoding == "pcm":
-            overlap = policy.overlap_seconds if policy.enabled and self._replay_seconds else 0.0
+            replays = policy.enabled and self._replay_seconds > 0
+            overlap = min(policy.overlap_seconds, self._replay_seconds / 2) if replays else 0.0
+            voices = policy.speaker_sample_seconds if replays and self.config.show_speaker_label else 0.0
             state = TranscribeStream.for_pcm(
-                self.sample_rate, self.channels, self._replay_seconds, min(overlap, self._replay_seconds / 2)
+                self.sample_rate, self.channels, self._replay_seconds, overlap, voices
             )
         else:  # compressed audio has no byte-to-time mapping (no replay) and cannot restart mid-stream
             state = TranscribeStream(frame_bytes=None, bytes_per_second=None, replay_seconds=0)

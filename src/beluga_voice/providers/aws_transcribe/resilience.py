@@ -29,6 +29,9 @@ class ReconnectPolicy:
     ``watchdog_timeout``: a connection that has been sent speech but returns nothing for this long is
     replaced (``None`` disables). ``overlap_seconds``: audio already transcribed that is replayed
     before the untranscribed rest, as context and to keep speaker labels stable.
+    ``speaker_sample_seconds`` (with speaker labels on): a recent sample of every known speaker,
+    replayed first on a new connection so its fresh diarization meets them all and their labels
+    can be matched (0 disables; the samples are billed like replayed audio).
     """
 
     enabled: bool = True
@@ -41,6 +44,7 @@ class ReconnectPolicy:
     speech_dbfs: float = -45.0
     """Chunks louder than this (RMS, dB full scale) count as speech for the watchdog."""
     overlap_seconds: float = 1.0
+    speaker_sample_seconds: float = 3.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -58,13 +62,19 @@ class ReconnectPolicy:
             )
         if self.overlap_seconds < 0:
             raise ConfigurationError(f"overlap_seconds must not be negative, got {self.overlap_seconds}")
+        if self.speaker_sample_seconds and self.speaker_sample_seconds < 1.0:
+            raise ConfigurationError(
+                f"speaker_sample_seconds must be 0 (off) or at least 1, got {self.speaker_sample_seconds}"
+            )
 
     def retries(self, error: BaseException) -> bool:
         """Whether ``error`` gets a new connection (only typed, retryable errors do)."""
         return self.enabled and isinstance(error, BelugaError) and error.retryable
 
 
-NO_RECONNECT = ReconnectPolicy(enabled=False, watchdog_timeout=None, overlap_seconds=0.0)
+NO_RECONNECT = ReconnectPolicy(
+    enabled=False, watchdog_timeout=None, overlap_seconds=0.0, speaker_sample_seconds=0.0
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,162 @@
+"""Chaos: a multi-minute conversation of real speech streamed through `beluga serve` while it injects
+seeded faults of every kind - dropped connections, service exceptions, refused upgrades, delayed
+results (the watchdog), expired signatures. Every word the same audio yields without faults must
+arrive exactly once (text + time, see beluga_voice.stt.wordcheck), on a monotonic timeline, with
+consistent speaker labels, and the stream must end normally."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beluga_voice.providers.aws_transcribe import IdlePolicy, ReconnectPolicy
+from beluga_voice.server import FaultPlan, StreamException, StreamFaults
+from beluga_voice.stt.model import Word
+from beluga_voice.stt.wordcheck import order_violations
+from reconnect_kit import ContextFreeEngine, Run, aws, conversation, run_stream, serving, stable_reference
+
+pytestmark = pytest.mark.model
+
+SEED = 65
+CHAOS = ReconnectPolicy(max_attempts=20, base_delay=0.05, max_delay=1.0, watchdog_timeout=1.5)
+SPEAKERS_AGREE_AT_LEAST = 0.75
+CHANGED_AT_MOST = 0.08
+"""Share of words a fresh recogniser session may decode differently (see beluga_voice.stt.wordcheck)."""
+# Fed as fast as the server takes it, the whole conversation can be in flight at once: the replay
+# buffer must hold it (at real time the default 30 s is ample, see the soak below).
+FAST_FEED: dict[str, Any] = {"max_speed": None, "replay_seconds": 300.0, "show_speaker_label": True}
+
+
+def exception(name: str, after: float) -> StreamFaults:
+    return StreamFaults(exception_after=after, exception=StreamException.named(name))
+
+
+OPENING = (
+    StreamFaults(drop_after=1.0),
+    StreamFaults(refuse_status=503),
+    exception("InternalFailureException", 1.0),
+    StreamFaults(refuse_status=429),
+    StreamFaults(result_delay=4.0),  # results held back: the watchdog replaces the connection
+    exception("ServiceUnavailableException", 1.2),
+    StreamFaults(refuse_status=500),
+    exception("LimitExceededException", 0.8),
+)
+
+
+@dataclass(frozen=True)
+class ScheduledFaults(FaultPlan):
+    """An opening that meets every kind of fault once, then seeded random faults (``streams`` of them)."""
+
+    opening: tuple[StreamFaults, ...] = OPENING
+
+    def for_stream(self, number: int) -> StreamFaults:
+        if number < len(self.opening):
+            return self.opening[number]
+        return super().for_stream(number - len(self.opening))
+
+
+class ExpiringClock:
+    """The server's clock, ten minutes ahead at the given handshakes (counted from 0): expired URLs."""
+
+    def __init__(self, *handshakes: int) -> None:
+        self.handshakes = set(handshakes)
+        self.count = 0
+
+    def __call__(self) -> datetime:
+        now = datetime.now(UTC)
+        self.count += 1
+        return now + timedelta(minutes=10) if self.count - 1 in self.handshakes else now
+
+
+def faults_survived(run: Run) -> Counter[str]:
+    """Faults met, by kind: errors of dropped connections and refused attempts alike."""
+    kinds: Counter[str] = Counter()
+    for event in run.events:
+        if event.kind in ("disconnected", "reconnecting") and event.error is not None:
+            if event.kind == "reconnecting" and event.attempt == 1:
+                continue  # the error of the disconnect that started this outage, already counted
+            name = getattr(event.error, "exception_name", None) or type(event.error).__name__
+            kinds[name] += 1
+    return kinds
+
+
+def around(run: Run, words: list[Word]) -> str:
+    """The results and connection events near the first problem word, for the failure message."""
+    if not words:
+        return ""
+    at = words[0].start
+    lines = [
+        f"{'partial' if r.is_partial else 'final'} {r.result_id} {r.start:.2f}-{r.end:.2f} "
+        + " ".join(f"{w.text}@{w.start:.2f}" for w in r.words)
+        for r in run.results
+        if r.start < at + 3 and r.end > at - 6
+    ]
+    lines += [f"{e.kind} #{e.attempt} {e.error!r} replayed={e.replayed_seconds:.2f}" for e in run.events]
+    return "\n".join(lines)
+
+
+def assert_survived(run: Run, reference: list[Word], *, min_faults: int) -> Counter[str]:
+    check = run.check(reference)
+    assert check.ok, f"{check.summary()}\n{around(run, [*check.lost, *check.duplicated])}"
+    assert check.changed_ratio <= CHANGED_AT_MOST, check.summary()
+    assert len(reference) > 200
+    assert not order_violations(run.results), order_violations(run.results)[:3]
+    # Labels are matched across connections (voice samples, overlap); the rest is the diarizer's:
+    # a fresh session sometimes splits a voice the fault-free run kept whole (measured 0.78-0.99).
+    assert check.speaker_agreement() >= SPEAKERS_AGREE_AT_LEAST
+    assert run.kinds()[-1] == "closed"
+    faults = faults_survived(run)
+    assert sum(faults.values()) >= min_faults, faults
+    return faults
+
+
+@pytest.fixture(scope="module")
+def engine() -> ContextFreeEngine:
+    return ContextFreeEngine()
+
+
+@pytest.fixture(scope="module")
+def talk(data_dir: Path) -> bytes:
+    return conversation(data_dir, rounds=2, seed=1)  # about three minutes
+
+
+async def test_a_conversation_survives_many_seeded_faults_of_every_kind(
+    engine: ContextFreeEngine, talk: bytes
+) -> None:
+    reference = await stable_reference(engine, talk, **FAST_FEED)
+    plan = ScheduledFaults(seed=SEED, random_rate=0.8, random_max_after=3.0, streams=12)
+    async with serving(engine, faults=plan, clock=ExpiringClock(3, 8)) as server:
+        stt = aws(server, reconnect=CHAOS, idle=IdlePolicy(after=0.5, interval=1.0), **FAST_FEED)
+        run = await run_stream(stt, talk)
+    faults = assert_survived(run, reference, min_faults=15)
+    kinds = set(faults)
+    assert {"StreamConnectionError", "InternalFailureException", "ServiceUnavailableException"} <= kinds, (
+        faults
+    )
+    assert {"LimitExceededException", "CredentialsError", "StreamTimeoutError"} <= kinds, faults
+    stats = stt.last_stream_stats
+    assert stats is not None and stats.lost_seconds == 0 and stats.reconnects >= 8
+
+
+@pytest.mark.slow
+async def test_soak_real_time_conversation_with_default_settings(
+    engine: ContextFreeEngine, data_dir: Path
+) -> None:
+    """Four times real time, the default replay buffer and backoff, pauses in the application's audio
+    longer than the server's idle timeout, and a fault on most connections."""
+    talk = conversation(data_dir, rounds=3, seed=2)
+    paced: dict[str, Any] = {"max_speed": 4.0, "show_speaker_label": True}
+    reference = await stable_reference(engine, talk, **paced)
+    stalls = {60.0: 3.0, 150.0: 4.0, 240.0: 3.0}
+    plan = FaultPlan(seed=SEED + 1, random_rate=0.7, random_max_after=8.0)
+    async with serving(engine, faults=plan, clock=ExpiringClock(4), idle_timeout=2.0) as server:
+        stt = aws(server, **paced)
+        run = await run_stream(stt, talk, stalls=stalls)
+    assert_survived(run, reference, min_faults=10)
+    stats = stt.last_stream_stats
+    assert stats is not None and stats.lost_seconds == 0 and stats.keepalive_seconds > 0
