@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,11 @@ from beluga_voice.server import (
     Credential,
     CredentialStore,
     EngineFactory,
+    FaultPlan,
     LocalEngineFactory,
     ServerConfig,
+    StreamException,
+    StreamFaults,
     TranscribeServer,
     serve_in_background,
 )
@@ -186,3 +191,63 @@ def assert_each_word_once(run: Run, reference: Sequence[Word]) -> None:
     assert check.ok, check.summary()
     assert len(reference) >= 5, "the reference should hold real words"
     assert not order_violations(run.results), order_violations(run.results)
+
+
+# --- chaos: every kind of fault, then seeded random ones -------------------------------------------
+
+
+def exception(name: str, after: float) -> StreamFaults:
+    return StreamFaults(exception_after=after, exception=StreamException.named(name))
+
+
+OPENING = (
+    StreamFaults(drop_after=1.0),
+    StreamFaults(refuse_status=503),
+    exception("InternalFailureException", 1.0),
+    StreamFaults(refuse_status=429),
+    StreamFaults(result_delay=4.0),  # results held back: the watchdog replaces the connection
+    exception("ServiceUnavailableException", 1.2),
+    StreamFaults(refuse_status=500),
+    exception("LimitExceededException", 0.8),
+)
+
+
+@dataclass(frozen=True)
+class ScheduledFaults(FaultPlan):
+    """An opening that meets every kind of fault once, then seeded random faults (``streams`` of them)."""
+
+    opening: tuple[StreamFaults, ...] = OPENING
+
+    def for_stream(self, number: int) -> StreamFaults:
+        if number < len(self.opening):
+            return self.opening[number]
+        return super().for_stream(number - len(self.opening))
+
+
+class ExpiringClock:
+    """The server's clock, ten minutes ahead at the given handshakes (counted from 0): expired URLs."""
+
+    def __init__(self, *handshakes: int) -> None:
+        self.handshakes = set(handshakes)
+        self.count = 0
+
+    def __call__(self) -> datetime:
+        now = datetime.now(UTC)
+        self.count += 1
+        return now + timedelta(minutes=10) if self.count - 1 in self.handshakes else now
+
+
+def faults_survived(run: Run) -> Counter[str]:
+    """Faults met, by kind: a connection that failed (its error's name), or a connection attempt that
+    failed ("refused " + name: a reconnecting event that follows another one reports it)."""
+    kinds: Counter[str] = Counter()
+    previous = ""
+    for event in run.events:
+        if event.error is not None:
+            name = getattr(event.error, "exception_name", None) or type(event.error).__name__
+            if event.kind == "disconnected" and "gave up" not in event.detail:
+                kinds[name] += 1
+            elif event.kind == "reconnecting" and previous == "reconnecting":
+                kinds[f"refused {name}"] += 1
+        previous = event.kind
+    return kinds
