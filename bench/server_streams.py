@@ -8,6 +8,11 @@ when every stream completes without an exception and the 95th percentile lag of 
 under the bound (an engine that falls behind shows a lag that grows with the stream); the lag of finals,
 which wait for the end of an utterance, is reported beside it.
 Two engines: ``echo`` (the protocol path alone) and ``local`` (the embedded Whisper engine).
+
+The cost of the server's telemetry: every stream always reports to a StreamTelemetry; with
+``--metrics-port`` the Prometheus bridge also records, and a scraper reads /metrics. Alternating
+rounds at one echo level, with the metrics port off and on (scraped every second), compare the
+server's CPU.
 """
 
 from __future__ import annotations
@@ -40,12 +45,19 @@ LAG_BOUND = {"echo": 0.5, "local": 2.0}
 """95th percentile lag (s) of partial results a round may reach and still count as real time."""
 
 
-def _serve(engine: str, workers: int, port_out: Any, stop: EventType) -> None:
+def _serve(engine: str, workers: int, port_out: Any, stop: EventType, metrics: bool = False) -> None:
     async def main() -> None:
         factory = LocalEngineFactory(num_workers=workers) if engine == "local" else ENGINES[engine]()
-        config = ServerConfig(port=0, auth=False, engine=factory, max_streams=10_000, idle_timeout=60)
+        config = ServerConfig(
+            port=0,
+            auth=False,
+            engine=factory,
+            max_streams=10_000,
+            idle_timeout=60,
+            metrics_port=0 if metrics else None,
+        )
         async with serve_in_background(config) as server:
-            port_out.put(server.port)
+            port_out.put((server.port, server.observability.port if server.observability else None))
             await asyncio.to_thread(stop.wait)
 
     asyncio.run(main())
@@ -74,6 +86,7 @@ class Round:
     errors: list[str] = field(default_factory=list)
     cpu: float = 0.0
     seconds: float = 0.0
+    scrapes: int = 0
 
     def sustained(self, bound: float) -> bool:
         return not self.errors and bool(self.lags) and p95(self.lags) <= bound
@@ -109,34 +122,54 @@ async def _client(url: str, pcm: bytes, seconds: float, offset: int, result: Rou
         result.errors.append(f"{type(exc).__name__}: {exc}")
 
 
-async def _round(url: str, pcm: bytes, streams: int, seconds: float, pid: int) -> Round:
+async def _scrape_every_second(port: int, result: Round) -> None:
+    """What a Prometheus server scraping every second does (15-60 s is usual: this is the worst case)."""
+    while True:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        body = await reader.read()
+        writer.close()
+        if b"beluga_stt_audio_seconds_total" not in body:
+            result.errors.append("a scrape of /metrics came back without the stream metrics")
+        result.scrapes += 1
+        await asyncio.sleep(1.0)
+
+
+async def _round(
+    url: str, pcm: bytes, streams: int, seconds: float, pid: int, metrics_port: int | None = None
+) -> Round:
     result = Round(streams)
     cpu_before = _cpu_seconds(pid)
     loop = asyncio.get_running_loop()
     started = loop.time()
+    scraper = asyncio.create_task(_scrape_every_second(metrics_port, result)) if metrics_port else None
     # Streams start staggered and at different places in the call, as independent callers would.
     await asyncio.gather(*(_client(url, pcm, seconds, i * 7919 * 2 * 40, result) for i in range(streams)))
+    if scraper is not None:
+        scraper.cancel()
     result.seconds = loop.time() - started
     result.cpu = _cpu_seconds(pid) - cpu_before
     return result
 
 
-def run_engine(engine: str, levels: list[int], seconds: float, pcm: bytes, workers: int = 1) -> list[Round]:
+def run_engine(
+    engine: str, levels: list[int], seconds: float, pcm: bytes, workers: int = 1, metrics: bool = False
+) -> list[Round]:
     context = multiprocessing.get_context("spawn")
     port_out: Any = context.Queue()
     stop = context.Event()
-    process = context.Process(target=_serve, args=(engine, workers, port_out, stop), daemon=True)
+    process = context.Process(target=_serve, args=(engine, workers, port_out, stop, metrics), daemon=True)
     process.start()
     try:
-        port = port_out.get(timeout=120)
+        port, metrics_port = port_out.get(timeout=120)
         url = f"ws://127.0.0.1:{port}/stream-transcription-websocket{QUERY}"
         rounds = []
         for streams in levels:
             assert process.pid is not None
-            result = asyncio.run(_round(url, pcm, streams, seconds, process.pid))
+            result = asyncio.run(_round(url, pcm, streams, seconds, process.pid, metrics_port))
             rounds.append(result)
             print(
-                f"{engine}: {streams} streams partial lag p50 {p50(result.lags):.2f}s "
+                f"{engine}{' (metrics on)' if metrics else ''}: {streams} streams partial lag p50 {p50(result.lags):.2f}s "
                 f"p95 {p95(result.lags):.2f}s, final lag p95 {p95(result.final_lags):.2f}s "
                 f"cpu {100 * result.cpu / result.seconds:.0f}% errors {len(result.errors)} {result.errors[:1]}",
                 flush=True,
@@ -157,6 +190,8 @@ def main() -> None:
     parser.add_argument("--echo-levels", default="1,25,100,200,400,800")
     parser.add_argument("--local-levels", default="1,2,3,4,6,8")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local engine num_workers")
+    parser.add_argument("--telemetry-level", type=int, default=400, help="echo streams for the metrics cost")
+    parser.add_argument("--telemetry-rounds", type=int, default=3, help="alternating off/on pairs")
     args = parser.parse_args()
     pcm = read_audio(SPEECH).convert(RATE, 1).to_pcm16()
     sections = []
@@ -212,7 +247,40 @@ def main() -> None:
         "Server CPU is the server process alone, in % of one core; the clients run in the benchmark's own "
         "process on the same machine, which other work shares. `python -m bench.server_streams`."
     )
+    sections.append(telemetry_cost(args.telemetry_level, args.telemetry_rounds, args.seconds, pcm))
     write_section("server_streams", "beluga serve: concurrent streams", "\n\n".join(sections))
+
+
+def telemetry_cost(level: int, pairs: int, seconds: float, pcm: bytes) -> str:
+    """Server CPU at ``level`` echo streams with the metrics port off and on, in alternating rounds."""
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    lags: dict[bool, list[float]] = {False: [], True: []}
+    errors = 0
+    for _ in range(pairs):
+        for metrics in (False, True):
+            (r,) = run_engine("echo", [level], seconds, pcm, metrics=metrics)
+            cpu[metrics].append(r.cpu / r.seconds)
+            lags[metrics].append(p95(r.lags))
+            errors += len(r.errors)
+    off, on = statistics.mean(cpu[False]), statistics.mean(cpu[True])
+    rows: list[list[object]] = [
+        [
+            label,
+            " / ".join(f"{100 * c:.1f}%" for c in cpu[metrics]),
+            f"{100 * statistics.mean(cpu[metrics]):.1f}%",
+            f"{max(lags[metrics]):.2f}",
+        ]
+        for metrics, label in ((False, "off (telemetry objects only)"), (True, "on, scraped every second"))
+    ]
+    return (
+        f"**Telemetry cost.** Every served stream reports to a `StreamTelemetry` (audio per frame, "
+        f"each result, the outcome); `--metrics-port` adds the Prometheus bridge. Server CPU at {level} "
+        f"echo streams, {pairs} alternating rounds each (the rounds vary by a few points on this shared "
+        f"machine, so compare the means):\n\n"
+        + table(["metrics port", "server CPU per round", "mean", "worst partial lag p95 (s)"], rows)
+        + f"\n\nWith the metrics port on, the server used {on / off:.2f}x the CPU of the rounds with it off"
+        + (f"; {errors} stream error(s) in these rounds." if errors else "; no stream errors.")
+    )
 
 
 if __name__ == "__main__":
