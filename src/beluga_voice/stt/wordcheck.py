@@ -11,8 +11,10 @@ reconnection may carry slightly different times; identity is therefore *text + t
 * words are paired one to one, in time order, per text (a maximum matching on the line), so a
   repeated word ("five five") needs two candidates;
 * a reference word without a partner is **changed** when the candidate has some other word within
-  ``slot`` seconds (default 1 s: that audio was transcribed, differently), and **lost** when it has
-  none (that audio produced nothing: the mark of audio that never reached the recogniser);
+  ``slot`` seconds (that audio was transcribed, differently), and **lost** when it has none (that
+  audio produced nothing: the mark of audio that never reached the recogniser). The slot is 1.5 s
+  by default because Whisper's word times near the start of a long window can be a second off;
+  audio lost by a stream (a missed replay) is seconds of speech, far wider than the slot;
 * an unpaired candidate within the tolerance of a reference word (or of a paired candidate) of the
   same text is **duplicated** - unless every such twin is in the same result, which makes it a
   recogniser's own repetition (**repeated**): a stream never adds words to a result, so the
@@ -45,7 +47,7 @@ from dataclasses import dataclass
 from beluga_voice.stt.model import TranscriptResult, Word
 
 DEFAULT_TOLERANCE = 0.5
-DEFAULT_SLOT = 1.0
+DEFAULT_SLOT = 1.5
 MAX_LOOP_WORDS = 4
 
 _NOT_WORD = re.compile(r"[^\w']+")
