@@ -198,6 +198,21 @@ async def test_lazy_idle_closes_cleanly_and_reopens_when_audio_resumes(
     assert run.kinds() == ["connected", "closed", "connected", "closed"]
 
 
+async def test_lazy_mode_waits_for_audio_before_reconnecting_and_its_budget_starts_then(
+    engine: LocalEngineFactory, clip: bytes, reference: list[Word]
+) -> None:
+    # The service times the idle connection out before the lazy close: the reconnection waits for
+    # the audio to resume, and a pause longer than the outage budget is not an outage.
+    lazy = IdlePolicy(mode="lazy", close_after=5.0)
+    policy = ReconnectPolicy(base_delay=0.05, max_outage=1.0)
+    async with serving(engine, idle_timeout=1.0) as server:
+        stt = aws(server, max_speed=SPEED, reconnect=policy, idle=lazy)
+        run = await run_stream(stt, clip, stalls={3.8: 3.0})
+    each_word_once(run, reference)
+    stats = stt.last_stream_stats
+    assert stats is not None and stats.errors == ["timeout"] and stats.reconnects == 1
+
+
 async def test_without_idle_handling_the_idle_timeout_is_one_more_reconnection(
     engine: LocalEngineFactory, clip: bytes, reference: list[Word]
 ) -> None:

@@ -270,6 +270,7 @@ class StreamRunner:
                 error = await link.outcome
                 await self._retire(link)
                 if error is None:
+                    self._outage = None  # it finished as asked: whatever outage came before is over
                     if not link.idle_close or await self._nothing_left_after_idle():
                         self._emit(ConnectionEvent("closed", link.number, detail=link.info.describe()))
                         self._queue.put_nowait(_Done())
@@ -277,7 +278,7 @@ class StreamRunner:
                     link = await self._establish(None)
                     continue
                 link = await self._recover(link, error)
-        except BelugaError as exc:
+        except Exception as exc:  # the stream's end: the consumer raises it (never a silent hang)
             self._queue.put_nowait(_Raise(exc))
 
     async def _recover(self, link: _Link, error: BelugaError) -> _Link:
@@ -301,6 +302,8 @@ class StreamRunner:
             self._resume.clear()
             self._scheduler.closed()
             await self._resume.wait()  # lazy: reopen when audio resumes (or ends)
+            now = self._clock()  # the outage (and its budget) starts when the audio does
+            self._outage = Outage(started=now)
         return await self._establish(error, failed_at=now)
 
     async def _establish(self, failure: BelugaError | None, failed_at: float | None = None) -> _Link:
@@ -334,7 +337,7 @@ class StreamRunner:
             except BelugaError as exc:
                 self._note_error(exc)
                 if not self._policy.retries(exc):
-                    self._emit(ConnectionEvent("disconnected", self.stats.connections, exc))
+                    self._emit(ConnectionEvent("disconnected", self.stats.connections + 1, exc))
                     raise
                 if self._outage is None:
                     self._outage = Outage(started=failed_at if failed_at is not None else self._clock())
@@ -422,6 +425,9 @@ class StreamRunner:
             pass
         except BelugaError as exc:
             link.finish(exc)
+            return
+        except Exception as exc:  # a bug must end the stream loudly, not leave it waiting
+            link.finish(ProtocolError(f"unexpected failure reading the stream: {exc!r}"))
             return
         link.finish(stream.closed(link.ws.close_code, link.ws.close_reason or ""))
 
