@@ -6,6 +6,7 @@ stream (reconnections included). Fields a provider cannot fill are ``None`` or e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -237,6 +238,14 @@ class Transcript:
 def seconds(value: float) -> float:
     """A time as documents show it: milliseconds, the service's precision (no 8.129999999999999)."""
     return round(value, 3)
+
+
+_NOT_WORD = re.compile(r"[^\w']+")
+
+
+def word_identity(text: str) -> str:
+    """What makes two words the same word when comparing decodes: no case, no punctuation."""
+    return _NOT_WORD.sub("", text.lower())
 
 
 def join_words(words: Iterable[Word]) -> str:

@@ -24,13 +24,12 @@ and results out), shared by the AWS client and the provider-agnostic fallback:
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from beluga_voice.errors import ConfigurationError
-from beluga_voice.stt.model import Alternative, Entity, TranscriptResult, Word, join_words
+from beluga_voice.stt.model import Alternative, Entity, TranscriptResult, Word, join_words, word_identity
 from beluga_voice.stt.speakers import SpeakerMap
 
 DEFAULT_REPLAY_SECONDS = 30.0
@@ -51,8 +50,6 @@ VOICE_WEIGHT = 4.0
 """A voice sample's word is stronger evidence than an overlap: its speaker is known for sure."""
 MAX_VOICES = 8
 REPLAY_PIECE_SECONDS = 0.1
-
-_NOT_WORD = re.compile(r"[^\w']+")
 
 
 @dataclass
@@ -407,11 +404,6 @@ class StreamTimeline:
         return nbytes / self.bytes_per_second if self.bytes_per_second else 0.0
 
 
-def normalized_text(text: str) -> str:
-    """A word's identity for duplicate checks: lower case, without punctuation."""
-    return _NOT_WORD.sub("", text.lower())
-
-
 def _middle(word: Word) -> float:
     return (word.start + word.end) / 2
 
@@ -434,17 +426,14 @@ def _without_echoes(words: list[Word], tail: list[Word], echo: Word | None) -> l
     """
     expected = len(tail) - 1
     if echo is not None:
-        text, middle = normalized_text(echo.text), _middle(echo)
+        text, middle = word_identity(echo.text), _middle(echo)
         for index in range(len(tail) - 1, -1, -1):
-            if (
-                normalized_text(tail[index].text) == text
-                and abs(_middle(tail[index]) - middle) <= ECHO_SECONDS
-            ):
+            if word_identity(tail[index].text) == text and abs(_middle(tail[index]) - middle) <= ECHO_SECONDS:
                 expected = index + 1
                 break
     while words and expected < len(tail):
         word, delivered = words[0], tail[expected]
-        same = normalized_text(word.text) == normalized_text(delivered.text)
+        same = word_identity(word.text) == word_identity(delivered.text)
         if not (same and word.start < delivered.end - REPEAT_OVERLAP and delivered.start < word.end):
             break
         words = _without_leading_punctuation(words[1:])

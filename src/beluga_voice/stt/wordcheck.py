@@ -39,18 +39,16 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from beluga_voice.stt.model import TranscriptResult, Word
+from beluga_voice.stt.model import TranscriptResult, Word, word_identity
 
 DEFAULT_TOLERANCE = 0.5
 DEFAULT_SLOT = 1.5
 MAX_LOOP_WORDS = 4
 
-_NOT_WORD = re.compile(r"[^\w']+")
 _UNITS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
     "sixteen seventeen eighteen nineteen twenty"
@@ -69,7 +67,7 @@ _NUMBERS = {name: str(value) for value, name in enumerate(_UNITS.split(" "))} | 
 
 def normalize(text: str) -> str:
     """The comparable form of a word: lower case, no punctuation, number words as digits."""
-    plain = _NOT_WORD.sub("", text.lower()).strip("'")
+    plain = word_identity(text).strip("'")
     return _NUMBERS.get(plain, plain)
 
 

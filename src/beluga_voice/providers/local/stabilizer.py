@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from beluga_voice.providers.local.words import normalized
-from beluga_voice.stt.model import Word
+from beluga_voice.stt.model import Word, word_identity
 
 _TIME_SLACK = 0.05
 _ANCHOR_SECONDS = 1.0  # how far a committed word may move between decodes and still be the same
@@ -39,11 +38,11 @@ class Stabilizer:
     def _after_committed(self, decoded: Sequence[Word]) -> list[Word]:
         if not self.committed:
             return list(decoded)
-        expected = [normalized(w.text) for w in self.committed if not w.is_punctuation]
+        expected = [word_identity(w.text) for w in self.committed if not w.is_punctuation]
         index = matched = 0
         while index < len(decoded) and matched < len(expected):
             if not decoded[index].is_punctuation:
-                if normalized(decoded[index].text) != expected[matched]:
+                if word_identity(decoded[index].text) != expected[matched]:
                     break
                 matched += 1
             index += 1
@@ -58,7 +57,7 @@ class Stabilizer:
         tail = expected[-2:]
         positions = [i for i, w in enumerate(decoded) if not w.is_punctuation]
         for k in range(len(positions) - len(tail), -1, -1):
-            window = [normalized(decoded[i].text) for i in positions[k : k + len(tail)]]
+            window = [word_identity(decoded[i].text) for i in positions[k : k + len(tail)]]
             anchor = decoded[positions[k + len(tail) - 1]]
             if window == tail and abs(anchor.start - last.start) <= _ANCHOR_SECONDS:
                 return list(decoded[positions[k + len(tail) - 1] + 1 :])
@@ -85,7 +84,7 @@ def _spoken_runs(words: Sequence[Word]) -> list[tuple[int, str, str, int]]:
     runs: list[tuple[int, str, str, int]] = []
     for index, word in enumerate(words):
         if not word.is_punctuation:
-            runs.append((index, normalized(word.text), "", index + 1))
+            runs.append((index, word_identity(word.text), "", index + 1))
         elif runs:
             start, text, trailing, _ = runs[-1]
             runs[-1] = (start, text, trailing + word.text, index + 1)

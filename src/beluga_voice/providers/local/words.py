@@ -72,8 +72,3 @@ def ends_sentence(words: Sequence[Word]) -> bool:
 
 def spoken(words: Iterable[Word]) -> list[Word]:
     return [w for w in words if not w.is_punctuation]
-
-
-def normalized(text: str) -> str:
-    """Word identity for comparing decodes: case and punctuation do not count."""
-    return re.sub(r"[^\w']+", "", text.lower())
