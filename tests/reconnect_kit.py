@@ -36,6 +36,7 @@ from beluga_voice.stt.provider import ConnectionEvent, STTProvider
 from beluga_voice.stt.wordcheck import (
     WordCheck,
     check_words,
+    final_spans,
     final_words,
     order_violations,
     spoken_words,
@@ -145,7 +146,7 @@ class Run:
 
     def check(self, reference: Sequence[Word]) -> WordCheck:
         words, groups = final_words(self.results, collapse_loops=True)
-        return check_words(reference, words, groups=groups)
+        return check_words(reference, words, groups=groups, heard=final_spans(self.results))
 
 
 async def chunks_with_stalls(

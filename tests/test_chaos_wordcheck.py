@@ -6,6 +6,7 @@ from __future__ import annotations
 from beluga_voice.stt.model import TranscriptResult, Word
 from beluga_voice.stt.wordcheck import (
     check_words,
+    final_spans,
     final_words,
     normalize,
     order_violations,
@@ -117,3 +118,11 @@ def test_a_repetition_inside_one_result_is_the_recognisers_not_a_duplicate() -> 
     across = [final("a", ("i", 118.0), ("thought", 118.5)), final("b", ("i", 118.35))]
     words, groups = final_words(across)
     assert [w.text for w in check_words(reference, words, groups=groups).duplicated] == ["i"]
+
+
+def test_audio_answered_by_an_empty_final_is_changed_not_lost() -> None:
+    reference = said(("five", 181.35))
+    empty = TranscriptResult("r", False, 181.36, 182.67, "")
+    check = check_words(reference, [], heard=final_spans([empty]))
+    assert check.ok and [w.text for w in check.changed] == ["five"]
+    assert not check_words(reference, [], heard=final_spans([])).ok

@@ -10,8 +10,9 @@ reconnection may carry slightly different times; identity is therefore *text + t
   midpoints lie within ``tolerance`` seconds (default 0.5 s);
 * words are paired one to one, in time order, per text (a maximum matching on the line), so a
   repeated word ("five five") needs two candidates;
-* a reference word without a partner is **changed** when the candidate has some other word within
-  ``slot`` seconds (that audio was transcribed, differently), and **lost** when it has none (that
+* a reference word without a partner is **changed** when the candidate has some other word, or a
+  final result (even an empty one: the recogniser heard the audio and found nothing to say), within
+  ``slot`` seconds - that audio was answered, differently - and **lost** when it has none (that
   audio produced nothing: the mark of audio that never reached the recogniser). The slot is 1.5 s
   by default because Whisper's word times near the start of a long window can be a second off;
   audio lost by a stream (a missed replay) is seconds of speech, far wider than the slot;
@@ -74,6 +75,11 @@ def normalize(text: str) -> str:
 def spoken_words(results: Iterable[TranscriptResult], *, collapse_loops: bool = False) -> list[Word]:
     """The pronounced words of the final results, in order (partials and punctuation left out)."""
     return final_words(results, collapse_loops=collapse_loops)[0]
+
+
+def final_spans(results: Iterable[TranscriptResult]) -> list[tuple[float, float]]:
+    """The time spans the final results answered, empty finals included."""
+    return [(r.start, r.end) for r in results if r.is_final]
 
 
 def final_words(
@@ -191,11 +197,13 @@ def check_words(
     tolerance: float = DEFAULT_TOLERANCE,
     slot: float = DEFAULT_SLOT,
     groups: Sequence[int] | None = None,
+    heard: Sequence[tuple[float, float]] = (),
 ) -> WordCheck:
     """Account for every reference word in ``candidate`` (see the module docstring for the rules).
 
     ``groups[j]`` is the result candidate word ``j`` came from (see :func:`final_words`); without
-    it every repetition counts as duplicated.
+    it every repetition counts as duplicated. ``heard``: the spans of the candidate's finals
+    (:func:`final_spans`), which make a word without a counterpart changed rather than lost.
     """
     pairs = pair_words(reference, candidate, tolerance)
     paired_ref = {i for i, _ in pairs}
@@ -205,7 +213,11 @@ def check_words(
     changed: list[Word] = []
     for i, word in enumerate(reference):
         if i not in paired_ref:
-            (changed if _any_within(middles, _middle(word), slot) else lost).append(word)
+            middle = _middle(word)
+            answered = _any_within(middles, middle, slot) or any(
+                start - slot <= middle <= end + slot for start, end in heard
+            )
+            (changed if answered else lost).append(word)
     duplicated: list[Word] = []
     added: list[Word] = []
     repeated: list[Word] = []
