@@ -69,17 +69,45 @@ def two_utterances(data_dir: Path) -> bytes:
     )
 
 
-def conversation(data_dir: Path, rounds: int = 1, seed: int = 1) -> bytes:
+@dataclass(frozen=True)
+class Conversation:
+    """Stitched speech, and where each recording lies in it (seconds)."""
+
+    pcm: bytes
+    parts: tuple[tuple[str, float, float], ...]
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / (RATE * 2)
+
+    def spans(self, prefix: str) -> list[tuple[float, float]]:
+        """Where the recordings whose name starts with ``prefix`` are."""
+        return [(start, end) for name, start, end in self.parts if name.startswith(prefix)]
+
+    @property
+    def clean_voices(self) -> list[tuple[float, float]]:
+        """The reader and the card player: one voice each, recorded on their own (the phone call's
+        two voices the local diarizer itself separates only some of the time)."""
+        return self.spans("librivox") + self.spans("cards")
+
+
+def conversation(data_dir: Path, rounds: int = 1, seed: int = 1) -> Conversation:
     """Every real utterance of the data set (two speakers on a call, a reader, a card player),
     shuffled per round, with pauses of 0.6-2.5 s between them."""
     names = [LIBRIVOX.format(n) for n in ("0870", "0880", "0890", "0920", "0930")]
     names += [f"cards/00{n}.wav" for n in range(1, 6)] + ["pyannote/sample.wav"]
     rng = np.random.default_rng(seed)
-    parts: list[np.ndarray[Any, np.dtype[np.float32]] | float] = [0.5]
+    pieces: list[np.ndarray[Any, np.dtype[np.float32]] | float] = [0.5]
+    placed: list[tuple[str, float, float]] = []
+    at = 0.5
     for _ in range(rounds):
         for index in rng.permutation(len(names)):
-            parts += [speech(data_dir, names[index]), round(float(rng.uniform(0.6, 2.5)), 2)]
-    return stitch(parts)
+            samples = speech(data_dir, names[index])
+            pause = round(float(rng.uniform(0.6, 2.5)), 2)
+            placed.append((names[index], at, at + len(samples) / RATE))
+            at += len(samples) / RATE + pause
+            pieces += [samples, pause]
+    return Conversation(stitch(pieces), tuple(placed))
 
 
 class ContextFreeEngine:

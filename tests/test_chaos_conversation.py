@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from beluga_voice.providers.aws_transcribe import IdlePolicy, ReconnectPolicy
-from beluga_voice.server import FaultPlan
 from beluga_voice.stt.model import Word
 from beluga_voice.stt.wordcheck import order_violations
 from reconnect_kit import (
+    OPENING,
     ContextFreeEngine,
+    Conversation,
     ExpiringClock,
     Run,
     ScheduledFaults,
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.model
 
 SEED = 65
 CHAOS = ReconnectPolicy(max_attempts=20, base_delay=0.05, max_delay=1.0, watchdog_timeout=1.5)
-SPEAKERS_AGREE_AT_LEAST = 0.75
+SPEAKERS_AGREE_AT_LEAST = 0.95
 CHANGED_AT_MOST = 0.08
 """Share of words a fresh recogniser session may decode differently (see beluga_voice.stt.wordcheck)."""
 # Fed as fast as the server takes it, the whole conversation can be in flight at once: the replay
@@ -56,15 +57,15 @@ def around(run: Run, words: list[Word]) -> str:
     return "\n".join(lines)
 
 
-def assert_survived(run: Run, reference: list[Word], *, min_faults: int) -> Counter[str]:
+def assert_survived(run: Run, reference: list[Word], talk: Conversation, *, min_faults: int) -> Counter[str]:
     check = run.check(reference)
     assert check.ok, f"{check.summary()}\n{around(run, [*check.lost, *check.duplicated])}"
     assert check.changed_ratio <= CHANGED_AT_MOST, check.summary()
     assert len(reference) > 200
     assert not order_violations(run.results), order_violations(run.results)[:3]
-    # Labels are matched across connections (voice samples, overlap); the rest is the diarizer's:
-    # a fresh session sometimes splits a voice the fault-free run kept whole (measured 0.78-0.99).
-    assert check.speaker_agreement() >= SPEAKERS_AGREE_AT_LEAST
+    # Labels are matched across connections (speaker samples, overlap). Checked on the two voices
+    # recorded on their own; the phone call's two voices the diarizer itself separates unreliably.
+    assert check.speaker_agreement(within=talk.clean_voices) >= SPEAKERS_AGREE_AT_LEAST
     assert run.kinds()[-1] == "closed"
     faults = faults_survived(run)
     assert sum(faults.values()) >= min_faults, faults
@@ -77,19 +78,19 @@ def engine() -> ContextFreeEngine:
 
 
 @pytest.fixture(scope="module")
-def talk(data_dir: Path) -> bytes:
+def talk(data_dir: Path) -> Conversation:
     return conversation(data_dir, rounds=2, seed=1)  # about three minutes
 
 
 async def test_a_conversation_survives_many_seeded_faults_of_every_kind(
-    engine: ContextFreeEngine, talk: bytes
+    engine: ContextFreeEngine, talk: Conversation
 ) -> None:
-    reference = await stable_reference(engine, talk, **FAST_FEED)
+    reference = await stable_reference(engine, talk.pcm, **FAST_FEED)
     plan = ScheduledFaults(seed=SEED, random_rate=0.8, random_max_after=3.0, streams=12)
     async with serving(engine, faults=plan, clock=ExpiringClock(3, 8)) as server:
         stt = aws(server, reconnect=CHAOS, idle=IdlePolicy(after=0.5, interval=1.0), **FAST_FEED)
-        run = await run_stream(stt, talk)
-    faults = assert_survived(run, reference, min_faults=15)
+        run = await run_stream(stt, talk.pcm)
+    faults = assert_survived(run, reference, talk, min_faults=15)
     connection_faults = {
         "StreamConnectionError",  # TCP dropped without a close
         "InternalFailureException",
@@ -108,16 +109,21 @@ async def test_a_conversation_survives_many_seeded_faults_of_every_kind(
 async def test_soak_real_time_conversation_with_default_settings(
     engine: ContextFreeEngine, data_dir: Path
 ) -> None:
-    """Four times real time, the default replay buffer and backoff, pauses in the application's audio
-    longer than the server's idle timeout, and a fault on most connections."""
+    """Four minutes of conversation at four times real time with the default replay buffer and backoff
+    (a 3 s watchdog), pauses in the application's audio longer than the server's idle timeout, every
+    kind of fault and then a fault on most connections."""
     talk = conversation(data_dir, rounds=3, seed=2)
     paced: dict[str, Any] = {"max_speed": 4.0, "show_speaker_label": True}
-    reference = await stable_reference(engine, talk, **paced)
+    # Paced decoding depends on timing: three fault-free runs agree on fewer, surer words.
+    reference = await stable_reference(engine, talk.pcm, runs=3, **paced)
     stalls = {60.0: 3.0, 150.0: 4.0, 240.0: 3.0}
-    plan = FaultPlan(seed=SEED + 1, random_rate=0.7, random_max_after=8.0)
+    # Connections live long at this pace: the opening runs twice so that many faults are met.
+    plan = ScheduledFaults(
+        seed=SEED + 1, random_rate=0.6, random_max_after=10.0, streams=20, opening=OPENING * 2
+    )
     async with serving(engine, faults=plan, clock=ExpiringClock(4), idle_timeout=2.0) as server:
-        stt = aws(server, **paced)
-        run = await run_stream(stt, talk, stalls=stalls)
-    assert_survived(run, reference, min_faults=10)
+        stt = aws(server, reconnect=ReconnectPolicy(watchdog_timeout=3.0), **paced)
+        run = await run_stream(stt, talk.pcm, stalls=stalls)
+    assert_survived(run, reference, talk, min_faults=12)
     stats = stt.last_stream_stats
     assert stats is not None and stats.lost_seconds == 0 and stats.keepalive_seconds > 0

@@ -164,14 +164,17 @@ class WordCheck:
     def changed_ratio(self) -> float:
         return len(self.changed) / self.reference_words if self.reference_words else 0.0
 
-    def speaker_agreement(self) -> float:
+    def speaker_agreement(self, within: Sequence[tuple[float, float]] | None = None) -> float:
         """Share of paired, labelled words whose speaker follows the dominant label mapping.
 
         Labels are names, not identities ("0" here may be "1" there): each reference speaker is
         mapped to the candidate label most of its words carry, and the rest count as disagreements.
+        ``within``: only reference words whose middle lies in one of these time ranges.
         """
         counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         for ref, cand in self.paired:
+            if within is not None and not any(start <= _middle(ref) < end for start, end in within):
+                continue
             if ref.speaker is not None and cand.speaker is not None:
                 counts[ref.speaker][cand.speaker] += 1
         total = sum(sum(c.values()) for c in counts.values())
