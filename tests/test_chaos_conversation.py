@@ -34,7 +34,7 @@ pytestmark = pytest.mark.model
 
 SEED = 65
 CHAOS = ReconnectPolicy(max_attempts=20, base_delay=0.05, max_delay=1.0, watchdog_timeout=1.5)
-SPEAKERS_AGREE_AT_LEAST = 0.95
+SPEAKERS_AGREE_AT_LEAST = 0.9
 CHANGED_AT_MOST = 0.08
 """Share of words a fresh recogniser session may decode differently (see beluga_voice.stt.wordcheck)."""
 # Fed as fast as the server takes it, the whole conversation can be in flight at once: the replay
