@@ -6,6 +6,7 @@ over real sockets through the AWS provider and as raw protocol frames cut at arb
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import itertools
@@ -20,9 +21,10 @@ import soundfile as sf
 from beluga_voice.audio import Audio
 from beluga_voice.audio.compressed import CompressedDecoder, FlacFramer, OggFramer
 from beluga_voice.errors import AudioFormatError, ServiceError
-from beluga_voice.providers.aws_transcribe import AWSTranscribeSTT
+from beluga_voice.providers.aws_transcribe import AWSTranscribeSTT, ReconnectPolicy
 from beluga_voice.providers.aws_transcribe.messages import audio_event, end_of_stream
 from beluga_voice.server import (
+    FaultPlan,
     LocalEngineFactory,
     ServerConfig,
     TranscribeServer,
@@ -30,8 +32,10 @@ from beluga_voice.server import (
     serve_in_background,
 )
 from beluga_voice.server.testing import open_stream, read_reply
-from beluga_voice.stt.wordcheck import normalize
-from reconnect_kit import RATE, two_utterances
+from beluga_voice.stt.model import Word
+from beluga_voice.stt.wordcheck import normalize, stable_words
+from reconnect_kit import RATE, Run, aws, serving, two_utterances
+from reconnect_kit import assert_each_word_once as each_word_once
 
 SUBTYPES = {"flac": ("FLAC", "PCM_16"), "ogg-opus": ("OGG", "OPUS")}
 
@@ -96,10 +100,10 @@ def test_flac_cut_anywhere_decodes_to_the_exact_samples(call: bytes) -> None:
         assert np.array_equal(decode("flac", flac, seed), original)
 
 
-def test_opus_cut_anywhere_decodes_seamlessly(call: bytes) -> None:
+def test_opus_cut_anywhere_decodes_seamlessly(clip: bytes) -> None:
     """One decoder state for the whole stream: any cut gives the samples of the uncut stream, which
     are libsndfile's whole-file decode (up to a sample of resampler delay)."""
-    opus = encode(call, "ogg-opus")
+    opus = encode(clip, "ogg-opus")
     uncut = decode("ogg-opus", opus, seed=0, largest=len(opus))
     assert np.allclose(decode("ogg-opus", opus, seed=4), uncut, atol=1e-4)
     whole, _ = sf.read(io.BytesIO(opus), dtype="float32")
@@ -251,3 +255,65 @@ async def test_raw_frames_cut_at_any_byte(
     assert reply.exception is None
     margin = 0.05 if encoding == "flac" else 0.15
     assert word_error_rate(pcm_words, words_of([reply.text])) <= margin, (pcm_words, reply.text)
+
+
+# --- the AWS provider replays compressed audio after a reconnection -----------------------------------
+
+SPEED = 2.0  # faults are timed in wall seconds: at twice real time they land inside the speech
+AFTER_FIRST_FINAL = 4.0
+"""Wall seconds into the stream (at twice real time) when the first utterance is final (~3.2 s) and
+the second one sent but not final: the replay holds answered words (to drop) and unanswered ones."""
+FAST = ReconnectPolicy(base_delay=0.05, max_delay=0.5)
+REFERENCES: dict[str, list[Word]] = {}
+
+
+async def paced_run(stt: AWSTranscribeSTT, data: bytes, seconds: float, speed: float | None) -> Run:
+    """The encoded stream in 100 ms-sized byte pieces, each after its share of ``seconds / speed``."""
+
+    async def source() -> AsyncIterator[bytes]:
+        size = max(1, round(len(data) * 0.1 / seconds))
+        for at in range(0, len(data), size):
+            yield data[at : at + size]
+            if speed is not None:
+                await asyncio.sleep(0.1 / speed)
+
+    run = Run()
+    async for result in stt.stream(source(), on_connection_event=run.events.append):
+        run.results.append(result)
+    return run
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("encoding", "faults"),
+    [
+        ("flac", FaultPlan(drop_after=AFTER_FIRST_FINAL, streams=1)),
+        ("ogg-opus", FaultPlan(drop_after=AFTER_FIRST_FINAL, streams=1)),
+        (
+            "ogg-opus",
+            FaultPlan(
+                exception_after=AFTER_FIRST_FINAL, exception_name="InternalFailureException", streams=1
+            ),
+        ),
+    ],
+    ids=["flac-drop", "opus-drop", "opus-internal-failure"],
+)
+async def test_a_compressed_stream_survives_a_fault_with_every_word_once(
+    engine: LocalEngineFactory, clip: bytes, encoding: str, faults: FaultPlan
+) -> None:
+    data, seconds = encode(clip, encoding), len(clip) / 2 / RATE
+    if encoding not in REFERENCES:  # the words every fault-free run of this encoding yields
+        async with serving(engine) as server:
+            runs = [await paced_run(aws(server, media_encoding=encoding), data, seconds, None) for _ in "ab"]
+        REFERENCES[encoding] = stable_words([run.words for run in runs])
+    reference = REFERENCES[encoding]
+    async with serving(engine, faults=faults) as server:
+        stt = aws(server, media_encoding=encoding, reconnect=FAST)
+        run = await paced_run(stt, data, seconds, SPEED)
+    each_word_once(run, reference)
+    assert run.kinds() == ["connected", "disconnected", "reconnecting", "reconnected", "closed"]
+    stats = stt.last_stream_stats
+    assert stats is not None and stats.connections == 2 and stats.lost_seconds == 0
+    replayed = run.events[3].replayed_seconds
+    assert 0 < replayed <= seconds and stats.replayed_seconds == pytest.approx(replayed)
+    assert stats.audio_seconds == pytest.approx(seconds, abs=0.05)
