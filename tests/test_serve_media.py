@@ -317,3 +317,22 @@ async def test_a_compressed_stream_survives_a_fault_with_every_word_once(
     replayed = run.events[3].replayed_seconds
     assert 0 < replayed <= seconds and stats.replayed_seconds == pytest.approx(replayed)
     assert stats.audio_seconds == pytest.approx(seconds, abs=0.05)
+
+
+async def test_a_two_channel_flac_stream_is_split_for_channel_identification(
+    echo_server: TranscribeServer, clip: bytes
+) -> None:
+    """Channel identification on FLAC: the decoded channels are transcribed apart (ch_0, ch_1)."""
+    mono = np.frombuffer(clip, "<i2")
+    stereo = np.stack([mono, mono[::-1]], axis=1).tobytes()
+    stt = client(echo_server, "flac", enable_channel_identification=True, number_of_channels=2)
+
+    async def source() -> AsyncIterator[bytes]:
+        for piece in pieces(encode(stereo, "flac", channels=2), seed=9):
+            yield piece
+
+    finals = [r for r in [r async for r in stt.stream(source())] if r.is_final]
+    seconds = len(mono) / RATE
+    for channel in ("ch_0", "ch_1"):
+        heard = [r for r in finals if r.channel == channel]
+        assert max(r.end for r in heard) == pytest.approx(seconds, abs=0.6)
