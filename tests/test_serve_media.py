@@ -149,6 +149,30 @@ def test_a_flipped_byte_in_an_ogg_page_fails_its_crc(clip: bytes) -> None:
             decoder.feed(piece)
 
 
+@pytest.mark.parametrize("encoding", ["flac", "ogg-opus"])
+def test_damaged_streams_fail_with_an_audio_format_error_only(clip: bytes, encoding: str) -> None:
+    """Bytes overwritten or the stream cut short: a clear AudioFormatError or decoded audio, never a crash
+    (the server answers the first with a BadRequestException; anything else would be an internal failure)."""
+    original = encode(clip[: RATE * 2 * 3], encoding)
+    rng = random.Random(10)
+    failures = 0
+    for _ in range(40):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 20)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            data = data[: rng.randrange(len(data))]
+        decoder = CompressedDecoder(encoding, RATE, 1)
+        try:
+            for piece in pieces(bytes(data), seed=rng.randrange(1000), largest=3000):
+                decoder.feed(piece)
+            decoder.finish()
+        except AudioFormatError as exc:
+            assert exc.message.startswith(f"media-encoding {encoding}: ")
+            failures += 1
+    assert failures > 10  # damage is noticed (Ogg pages by their CRC, FLAC by its headers and the codec)
+
+
 def test_vorbis_is_not_opus(clip: bytes) -> None:
     out = io.BytesIO()
     sf.write(out, np.frombuffer(clip, "<i2"), RATE, format="OGG", subtype="VORBIS")

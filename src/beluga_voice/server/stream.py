@@ -324,6 +324,9 @@ class StreamSession:
             self.terminate(exc)
         except ConnectionClosed:
             self._client_left("client closed without end of stream")
+        except Exception:  # a bug (in decoding, say) must end the stream, not leave it waiting for hours
+            log.exception("receiving failed on stream %s", self.session_id)
+            self.terminate(StreamException.named("InternalFailureException"))
 
     async def _receive(
         self,
