@@ -1,17 +1,22 @@
-"""Reading a legacy (pre-zip) PyTorch checkpoint into numpy arrays, without importing torch.
+"""Reading PyTorch checkpoints into numpy arrays, without importing torch.
 
-resemblyzer ships its speaker encoder as ``pretrained.pt`` in the legacy serialisation: five
-consecutive pickles (magic number, protocol version, system info, the object with storages as
-persistent ids, the sorted storage keys) followed by each storage as an 8-byte little-endian element
-count and its raw bytes. Only the classes such a state dict needs are allowed; anything else in the
-pickle is refused, so a hostile file cannot run code.
+Two serialisations exist. The legacy one (resemblyzer's ``pretrained.pt``) is five consecutive
+pickles (magic number, protocol version, system info, the object with storages as persistent ids,
+the sorted storage keys) followed by each storage as an 8-byte little-endian element count and its
+raw bytes. The zip one (torch >= 1.6, CAM++ and pyannote's weights) is a zip archive holding
+``<name>/data.pkl`` (the object, storages as persistent ids) and each storage's raw bytes as
+``<name>/data/<key>``. Only the classes a state dict needs are allowed; anything else in the pickle
+is refused, so a hostile file cannot run code. A caller may name a few extra classes (such as
+the hyper-parameter records of a training checkpoint) that are then read as inert records.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+import zipfile
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -65,10 +70,26 @@ def _rebuild_tensor(storage: _StorageRef, offset: int, shape: Any, stride: Any, 
     return _TensorRef(storage, int(offset), tuple(int(s) for s in shape), tuple(int(s) for s in stride))
 
 
+class InertRecord:
+    """Stands in for an allowed non-tensor class: keeps its arguments and state, runs nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.state: Any = None
+
+    def __new__(cls, *_args: Any, **_kwargs: Any) -> InertRecord:
+        return super().__new__(cls)
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file: IO[bytes]) -> None:
+    def __init__(self, file: IO[bytes], inert: Collection[str] = ()) -> None:
         super().__init__(file)
         self.storages: dict[str, _StorageRef] = {}
+        self.inert = frozenset(inert)
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "collections" and name == "OrderedDict":
@@ -77,6 +98,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _rebuild_tensor
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(_STORAGE_DTYPES[name])
+        if f"{module}.{name}" in self.inert:
+            return type(name, (InertRecord,), {})
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a checkpoint")
 
     def persistent_load(self, pid: Any) -> _StorageRef:
@@ -91,22 +114,66 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return self.storages.setdefault(key, _StorageRef(key, storage_type.dtype))
 
 
-def load_legacy_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint's top-level object with every tensor turned into a numpy array."""
+def load_checkpoint(path: Path, inert: Collection[str] = ()) -> dict[str, Any]:
+    """The checkpoint's top-level dict, every tensor a numpy array; zip or legacy format.
+
+    ``inert`` names ``module.Class`` entries read as ``InertRecord`` instead of being refused.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ModelNotFoundError(f"{path}: cannot read the speaker encoder weights ({exc})") from exc
+        raise ModelNotFoundError(f"{path}: cannot read the model weights ({exc}); {INSTALL_HINT}.") from exc
+    stream = io.BytesIO(raw)
+    is_zip = zipfile.is_zipfile(stream)
+    stream.seek(0)
     try:
-        return _parse(io.BytesIO(raw))
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError) as exc:
+        return _parse_zip(stream, inert) if is_zip else _parse(stream, inert)
+    except (
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+    ) as exc:
+        kind = "zip" if is_zip else "legacy"
         raise ModelNotFoundError(
-            f"{path}: is not a readable legacy PyTorch checkpoint ({exc}); the file is damaged: "
+            f"{path}: is not a readable {kind} PyTorch checkpoint ({exc}); the file is damaged: "
             f"{INSTALL_HINT}."
         ) from exc
 
 
-def _parse(stream: io.BytesIO) -> dict[str, Any]:
+def load_legacy_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint as ``load_checkpoint`` reads it (kept for the callers that name the format)."""
+    return load_checkpoint(path)
+
+
+def _parse_zip(stream: io.BytesIO, inert: Collection[str]) -> dict[str, Any]:
+    with zipfile.ZipFile(stream) as archive:
+        names = archive.namelist()
+        pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(pickles) != 1:
+            raise ValueError("no single <name>/data.pkl in the archive (not a PyTorch checkpoint?)")
+        prefix = pickles[0][: -len("data.pkl")]
+        order = f"{prefix}byteorder"
+        if order in names and archive.read(order).strip() != b"little":
+            raise ValueError("only little-endian checkpoints are supported")
+        body = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), inert)
+        obj = body.load()
+        for key, ref in body.storages.items():
+            blob = archive.read(f"{prefix}data/{key}")
+            itemsize = np.dtype(ref.dtype).itemsize
+            if len(blob) % itemsize:
+                raise ValueError(f"storage {key} is {len(blob)} bytes, not a whole number of items")
+            ref.data = np.frombuffer(blob, dtype=ref.dtype).copy()
+    if not isinstance(obj, dict):
+        raise ValueError(f"top-level object is a {type(obj).__name__}, not a dict")
+    materialised: dict[str, Any] = _materialise(obj)
+    return materialised
+
+
+def _parse(stream: io.BytesIO, inert: Collection[str] = ()) -> dict[str, Any]:
     header = _RestrictedUnpickler(stream)
     if header.load() != LEGACY_MAGIC_NUMBER:
         raise ValueError("wrong magic number (a zip-format or non-PyTorch file?)")
@@ -115,7 +182,7 @@ def _parse(stream: io.BytesIO) -> dict[str, Any]:
     sys_info = header.load()
     if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
         raise ValueError("only little-endian checkpoints are supported")
-    body = _RestrictedUnpickler(stream)
+    body = _RestrictedUnpickler(stream, inert)
     obj = body.load()
     keys = _RestrictedUnpickler(stream).load()
     if not isinstance(keys, list) or set(map(str, keys)) != set(body.storages):
