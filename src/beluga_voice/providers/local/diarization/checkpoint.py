@@ -1,13 +1,11 @@
-"""Reading PyTorch checkpoints into numpy arrays, without importing torch.
+"""Reading a PyTorch checkpoint into numpy arrays, without importing torch.
 
-Two serialisations exist. The legacy one (resemblyzer's ``pretrained.pt``) is five consecutive
-pickles (magic number, protocol version, system info, the object with storages as persistent ids,
-the sorted storage keys) followed by each storage as an 8-byte little-endian element count and its
-raw bytes. The zip one (torch >= 1.6, CAM++ and pyannote's weights) is a zip archive holding
-``<name>/data.pkl`` (the object, storages as persistent ids) and each storage's raw bytes as
-``<name>/data/<key>``. Only the classes a state dict needs are allowed; anything else in the pickle
-is refused, so a hostile file cannot run code. A caller may name a few extra classes (such as
-the hyper-parameter records of a training checkpoint) that are then read as inert records.
+A checkpoint saved by torch >= 1.6 (CAM++'s and pyannote's weights) is a zip archive holding
+``<name>/data.pkl`` (the object, with each tensor's storage as a persistent id) and each storage's
+raw little-endian bytes as ``<name>/data/<key>``; the older pre-zip format is not read. Only the
+classes a state dict needs are allowed; anything else in the pickle is refused, so a hostile file
+cannot run code. A caller may name a few extra classes (such as the hyper-parameter records of a
+training checkpoint) that are then read as inert records.
 """
 
 from __future__ import annotations
@@ -26,9 +24,6 @@ import numpy.typing as npt
 
 from beluga_voice.errors import ModelNotFoundError
 from beluga_voice.providers.local.model_files import INSTALL_HINT
-
-LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
-LEGACY_PROTOCOL_VERSION = 1001
 
 # torch storage class name -> numpy little-endian dtype
 _STORAGE_DTYPES: dict[str, str] = {
@@ -51,7 +46,7 @@ class _StorageType:
 
 @dataclass
 class _StorageRef:
-    """A storage named in the pickle; its bytes come later in the file."""
+    """A storage named in the pickle; its bytes are a separate member of the archive."""
 
     key: str
     dtype: str
@@ -115,19 +110,22 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def load_checkpoint(path: Path, inert: Collection[str] = ()) -> dict[str, Any]:
-    """The checkpoint's top-level dict, every tensor a numpy array; zip or legacy format.
+    """The checkpoint's top-level dict with every tensor turned into a numpy array.
 
     ``inert`` names ``module.Class`` entries read as ``InertRecord`` instead of being refused.
     """
     try:
-        raw = path.read_bytes()
+        archive = zipfile.ZipFile(path)
     except OSError as exc:
         raise ModelNotFoundError(f"{path}: cannot read the model weights ({exc}); {INSTALL_HINT}.") from exc
-    stream = io.BytesIO(raw)
-    is_zip = zipfile.is_zipfile(stream)
-    stream.seek(0)
+    except zipfile.BadZipFile as exc:
+        raise ModelNotFoundError(
+            f"{path}: is not a zip-format PyTorch checkpoint ({exc}); the file is damaged or of another "
+            f"kind: {INSTALL_HINT}."
+        ) from exc
     try:
-        return _parse_zip(stream, inert) if is_zip else _parse(stream, inert)
+        with archive:
+            return _parse(archive, inert)
     except (
         pickle.UnpicklingError,
         zipfile.BadZipFile,
@@ -137,72 +135,32 @@ def load_checkpoint(path: Path, inert: Collection[str] = ()) -> dict[str, Any]:
         KeyError,
         IndexError,
     ) as exc:
-        kind = "zip" if is_zip else "legacy"
         raise ModelNotFoundError(
-            f"{path}: is not a readable {kind} PyTorch checkpoint ({exc}); the file is damaged: "
-            f"{INSTALL_HINT}."
+            f"{path}: is not a readable PyTorch checkpoint ({exc}); the file is damaged: {INSTALL_HINT}."
         ) from exc
 
 
-def load_legacy_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint as ``load_checkpoint`` reads it (kept for the callers that name the format)."""
-    return load_checkpoint(path)
-
-
-def _parse_zip(stream: io.BytesIO, inert: Collection[str]) -> dict[str, Any]:
-    with zipfile.ZipFile(stream) as archive:
-        names = archive.namelist()
-        pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
-        if len(pickles) != 1:
-            raise ValueError("no single <name>/data.pkl in the archive (not a PyTorch checkpoint?)")
-        prefix = pickles[0][: -len("data.pkl")]
-        order = f"{prefix}byteorder"
-        if order in names and archive.read(order).strip() != b"little":
-            raise ValueError("only little-endian checkpoints are supported")
-        body = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), inert)
-        obj = body.load()
-        for key, ref in body.storages.items():
-            blob = archive.read(f"{prefix}data/{key}")
-            itemsize = np.dtype(ref.dtype).itemsize
-            if len(blob) % itemsize:
-                raise ValueError(f"storage {key} is {len(blob)} bytes, not a whole number of items")
-            ref.data = np.frombuffer(blob, dtype=ref.dtype).copy()
-    if not isinstance(obj, dict):
-        raise ValueError(f"top-level object is a {type(obj).__name__}, not a dict")
-    materialised: dict[str, Any] = _materialise(obj)
-    return materialised
-
-
-def _parse(stream: io.BytesIO, inert: Collection[str] = ()) -> dict[str, Any]:
-    header = _RestrictedUnpickler(stream)
-    if header.load() != LEGACY_MAGIC_NUMBER:
-        raise ValueError("wrong magic number (a zip-format or non-PyTorch file?)")
-    if header.load() != LEGACY_PROTOCOL_VERSION:
-        raise ValueError("unsupported legacy protocol version")
-    sys_info = header.load()
-    if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
+def _parse(archive: zipfile.ZipFile, inert: Collection[str]) -> dict[str, Any]:
+    names = archive.namelist()
+    pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+    if len(pickles) != 1:
+        raise ValueError("no single <name>/data.pkl in the archive (not a PyTorch checkpoint?)")
+    prefix = pickles[0][: -len("data.pkl")]
+    order = f"{prefix}byteorder"
+    if order in names and archive.read(order).strip() != b"little":
         raise ValueError("only little-endian checkpoints are supported")
-    body = _RestrictedUnpickler(stream, inert)
+    body = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), inert)
     obj = body.load()
-    keys = _RestrictedUnpickler(stream).load()
-    if not isinstance(keys, list) or set(map(str, keys)) != set(body.storages):
-        raise ValueError("storage key list does not match the storages the object uses")
-    for key in keys:
-        ref = body.storages[str(key)]
-        count = int.from_bytes(_read_exact(stream, 8), "little", signed=True)
+    for key, ref in body.storages.items():
+        blob = archive.read(f"{prefix}data/{key}")
         itemsize = np.dtype(ref.dtype).itemsize
-        ref.data = np.frombuffer(_read_exact(stream, count * itemsize), dtype=ref.dtype).copy()
+        if len(blob) % itemsize:
+            raise ValueError(f"storage {key} is {len(blob)} bytes, not a whole number of items")
+        ref.data = np.frombuffer(blob, dtype=ref.dtype).copy()
     if not isinstance(obj, dict):
         raise ValueError(f"top-level object is a {type(obj).__name__}, not a dict")
     materialised: dict[str, Any] = _materialise(obj)
     return materialised
-
-
-def _read_exact(stream: io.BytesIO, size: int) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise EOFError("the file ends inside a tensor (truncated download?)")
-    return data
 
 
 def _materialise(value: Any) -> Any:
