@@ -4,7 +4,8 @@ Run: ``python -m bench.speaker_model`` (under a minute). For each encoder it rep
 pyannote phone call (single-speaker stretches cut with its RTTM) and on the librivox reader vs the
 pocketsphinx "cards" speaker: the mean cosine similarity of same-speaker pairs and of
 cross-speaker pairs, their difference (the margin), the equal error rate over all pairs, and the
-threshold at that rate; then the seconds of compute per second of audio on one thread. Writes the
+threshold at that rate; then the seconds of compute per second of audio on one thread. Then the
+segmentation model's frame-level agreement with the call's RTTM. Writes the
 ``speaker-model`` section of docs/benchmarks.md.
 """
 
@@ -20,6 +21,11 @@ import numpy as np
 from beluga_voice.audio import read_audio
 from beluga_voice.providers.local.diarization.blas import single_threaded_blas
 from beluga_voice.providers.local.diarization.encoder import SpeakerEncoder, load_speaker_encoder
+from beluga_voice.providers.local.diarization.segmentation import (
+    CHUNK_SAMPLES,
+    SegmentationModel,
+    frame_centres,
+)
 from bench.local_data import DATA, RATE, FloatArray, pyannote_rttm, pyannote_sample
 from bench.report import table, write_section
 
@@ -155,6 +161,43 @@ def measure(name: str, load: Callable[[], SpeakerEncoder]) -> list[list[object]]
     return rows
 
 
+def segmentation_rows() -> list[list[object]]:
+    """segmentation-3.0 on 10 s chunks of the call against its RTTM, frame by frame."""
+    model = SegmentationModel()
+    call = pyannote_sample().samples
+    turns = pyannote_rttm()
+    names = sorted({t.speaker for t in turns})
+    rows: list[list[object]] = []
+    starts = range(0, max(1, int(call.size / RATE) - 9), 5)
+    chunks = np.stack([call[s * RATE : s * RATE + CHUNK_SAMPLES] for s in starts])
+    started = time.perf_counter()
+    activities = [model.speaker_activity(chunk) for chunk in chunks]
+    seconds = (time.perf_counter() - started) / (len(chunks) * CHUNK_SAMPLES / RATE)
+    for start, activity in zip(starts, activities, strict=True):
+        times = frame_centres(activity.shape[0]) + start
+        reference = np.array(
+            [[any(t.start <= x < t.end for t in turns if t.speaker == n) for n in names] for x in times],
+            np.float32,
+        )
+        right = max(
+            float((activity[:, list(pair)] == reference).all(axis=1).mean())
+            for pair in itertools.permutations(range(activity.shape[1]), len(names))
+        )
+        speech = float(((activity.sum(axis=1) > 0) == (reference.sum(axis=1) > 0)).mean())
+        both, found = reference.sum(axis=1) > 1, activity.sum(axis=1) > 1
+        rows.append(
+            [
+                f"{start}-{start + 10} s",
+                f"{100 * right:.0f} %",
+                f"{100 * speech:.0f} %",
+                f"{int((found & both).sum())} of {int(both.sum())}",
+                int(found.sum()),
+            ]
+        )
+    rows.append(["compute per second of audio", "", "", "", f"{seconds:.3f} s"])
+    return rows
+
+
 def main() -> None:
     single_threaded_blas()
     rows = measure("CAM++ (numpy)", load_speaker_encoder)
@@ -165,6 +208,13 @@ def main() -> None:
         f"with its RTTM (overlaps removed, stretches of {MIN_REGION} s or more). Compute: best of three, one\n"
         "BLAS thread, fbank included.\n\n"
         + table(["model", "data", "pairs", "same", "cross", "margin", "EER", "threshold"], rows)
+    )
+    body += (
+        "\n\npyannote segmentation-3.0 (numpy) on 10 s chunks of the pyannote call, frame by frame (17 ms)\n"
+        "against its RTTM: frames where the set of speakers is fully right (best pairing of the model's\n"
+        "local speakers with the RTTM's), speech/non-speech right, overlap frames found, frames flagged as\n"
+        "overlap.\n\n"
+        + table(["chunk", "speakers right", "speech right", "overlap found", "flagged"], segmentation_rows())
     )
     write_section("speaker-model", "Speaker model: separation of real voices and cost", body)
 
