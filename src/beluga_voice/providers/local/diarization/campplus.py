@@ -12,7 +12,8 @@ is found with ``importlib.util.find_spec``). The network, from the checkpoint's 
   channels through "context-aware masking": a kernel-3 convolution gated by a sigmoid computed from
   the mean of the whole utterance plus the mean of its 100-frame (2 s) segment; a 1x1 "transit"
   layer after each block halves the channels (512 at the end);
-* mean and standard deviation over time (1024 values) and a dense layer to a 192-d embedding.
+* mean and standard deviation over time (1024 values) and a dense layer to a 192-d embedding,
+  batch-normalised without scale or shift and, as in 3D-Speaker's original, with no ReLU after it.
 
 Batch normalisation is folded into the adjacent convolution at load time where a convolution
 precedes it, and kept as a per-channel scale and shift where it comes first. Convolutions are
@@ -102,7 +103,7 @@ class _Conv2d:
         out_ch, in_ch, kh, kw = weight.shape
         self.kernel = kh
         self.stride = stride
-        # column order (row offset, column offset, input channel), matching _columns
+        # column order (row offset, column offset, input channel), as __call__ stacks the shifted inputs
         self.matrix = np.ascontiguousarray(
             (weight * scale[:, None, None, None]).transpose(0, 2, 3, 1).reshape(out_ch, kh * kw * in_ch)
         )
