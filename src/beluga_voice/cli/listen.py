@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
+from beluga_voice.audio.chunker import DEFAULT_CHUNK_MS
 from beluga_voice.audio.live import LiveStream, PcmFormat
-from beluga_voice.audio.mic import Microphone, default_input_rate
+from beluga_voice.audio.mic import DEFAULT_MAX_QUEUED_MS, Microphone, default_input_rate
 from beluga_voice.cli import EXIT_OK
 from beluga_voice.cli.live import CtrlC, transcribe_live
 from beluga_voice.cli.transcribe import (
@@ -65,6 +67,13 @@ async def listen(args: argparse.Namespace) -> int:
         stream = LiveStream(mic, "microphone", PcmFormat(rate, 1))
         with CtrlC(mic.close) as ctrl_c:
             await transcribe_live(args, stream, provider_options(args), ctrl_c, file_id="microphone")
+    if mic.dropped_chunks:
+        lost = mic.dropped_chunks * DEFAULT_CHUNK_MS / 1000
+        print(
+            f"beluga: warning: {lost:.1f} s of microphone audio were dropped because transcription fell "
+            f"more than {DEFAULT_MAX_QUEUED_MS / 1000:g} s behind; free the CPU or use a faster provider",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

@@ -18,15 +18,15 @@ from typing import Any
 
 from beluga_voice.audio.live import LiveStream, PcmFormat, PipeReader
 from beluga_voice.audio.pacer import paced
+from beluga_voice.audio.reader import RawFormat
 from beluga_voice.cli import EXIT_INTERRUPTED, EXIT_OK, UsageError
 from beluga_voice.cli.output import Output, event_line, print_usage, status_display, streams
 from beluga_voice.cli.progress import is_terminal
+from beluga_voice.errors import AudioFormatError
 from beluga_voice.stt.model import Transcript
 from beluga_voice.stt.registry import create_provider
 from beluga_voice.stt.serializers import serialize
 from beluga_voice.usage import SessionUsage
-
-DEFAULT_RAW = PcmFormat(16000, 1)
 
 
 async def transcribe_stdin(args: argparse.Namespace, options: dict[str, Any]) -> int:
@@ -40,14 +40,19 @@ async def transcribe_stdin(args: argparse.Namespace, options: dict[str, Any]) ->
             "beluga transcribe -`), or use `beluga listen` for the microphone"
         )
     raw = (
-        PcmFormat(args.sample_rate or DEFAULT_RAW.sample_rate, args.channels or DEFAULT_RAW.channels)
+        PcmFormat(args.sample_rate or RawFormat.sample_rate, args.channels or RawFormat.channels)
         if args.raw
         else None
     )
     pipe = PipeReader(sys.stdin.buffer, "<stdin>")
     stream = LiveStream(pipe, "<stdin>", raw)
     with CtrlC(pipe.stop) as ctrl_c:
-        await stream.start()  # a bad header fails here, before any model loads or connection opens
+        try:
+            await stream.start()  # a bad header fails here, before any model loads or connection opens
+        except AudioFormatError:
+            if ctrl_c.pressed:  # Ctrl-C before the header was complete: nothing to transcribe
+                return EXIT_INTERRUPTED
+            raise
         await transcribe_live(args, stream, options, ctrl_c, file_id="stdin", realtime=args.realtime)
     return EXIT_INTERRUPTED if ctrl_c.pressed else EXIT_OK
 
@@ -71,8 +76,9 @@ async def transcribe_live(
                 chunks = paced(chunks, provider.sample_rate, provider.channels)
             transcript = Transcript(provider=args.provider)
             display = status_display(stream.name, None, live=True)
+            results = provider.stream(chunks)
             try:
-                async for result in provider.stream(chunks):
+                async for result in results:
                     transcript.add(result)
                     if streamed and (line := event_line(result, args.format, args.provider)):
                         display(None)
@@ -80,6 +86,9 @@ async def transcribe_live(
                     display(result)
             finally:
                 display(None)
+                # a failure here (stdout closed) ends the provider's stream now, not at interpreter exit
+                if (aclose := getattr(results, "aclose", None)) is not None:
+                    await aclose()
         transcript.duration = round(stream.seconds, 3)
         transcript.language_code = transcript.dominant_language()
         if not streamed:

@@ -35,6 +35,7 @@ examples:
   beluga transcribe call.flac --speakers --format srt --output call.srt
   beluga transcribe talk.wav --provider aws --region eu-west-1 --format json
   beluga transcribe - --raw --sample-rate 8000 < call.raw
+  arecord -f S16_LE -r 16000 -c 1 | beluga transcribe -     (stdin is transcribed as it arrives)
   beluga transcribe interview.ogg --identify-language --language-options en-US,es-US
   beluga transcribe demo.wav --realtime --format jsonl
   beluga transcribe call.wav --provider aws --usage --rate-per-minute 0.024
@@ -47,7 +48,8 @@ formats:
   rttm   who spoke when, for diarization scoring (needs --speakers)
 
 Headerless PCM must be s16le; without --sample-rate/--channels it is read as {DEFAULT_RAW.sample_rate} Hz mono.
-Exit codes: 0 success, 1 runtime error (bad audio, service failure), 2 usage error."""
+Exit codes: 0 success, 1 runtime error (bad audio, service failure), 2 usage error,
+130 Ctrl-C (on stdin, after printing the finals of the audio read so far)."""
 
 
 def add_parser(subparsers: Any) -> None:
