@@ -7,6 +7,7 @@ is printed, so a command that waited for the end of its input would never print 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import signal
 import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -145,6 +147,17 @@ class Live:
             self.written += len(silence_piece)
         return False
 
+    def all_read(self) -> bool:
+        """Wait until the command has taken everything written to the pipe (False on timeout)."""
+        assert self.process.stdin is not None
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            unread = struct.unpack("i", fcntl.ioctl(self.process.stdin, termios.FIONREAD, b"\0" * 4))[0]
+            if unread == 0:
+                return True
+            time.sleep(0.05)
+        return False
+
     def wait_for(self, seen: Callable[[list[str]], bool]) -> bool:
         deadline = time.monotonic() + WAIT
         with self._arrived:
@@ -236,7 +249,8 @@ def test_ctrl_c_stops_reading_and_prints_the_finals_of_the_audio_already_sent(
     run.write(streaming_wav_header(rate, 1) + first, rate * 2)
     assert run.write_until(bytes(rate * 2 // 10), 0.1, first_final_text)
     run.write(second[: int(2.2 * rate) * 2], rate * 2)  # "eight of spades four of..." then Ctrl-C
-    time.sleep(0.5)
+    assert run.all_read()
+    time.sleep(0.3)  # from the pipe to the provider
     run.process.send_signal(signal.SIGINT)
     # The writer keeps the pipe open (as `arecord` would until it gets its own Ctrl-C).
     code, out, err = run.finish(close_stdin=False)
@@ -245,6 +259,18 @@ def test_ctrl_c_stops_reading_and_prints_the_finals_of_the_audio_already_sent(
     lines = out.splitlines()
     assert shares_words(lines[0], FIRST)
     assert "spades" in words(" ".join(lines[1:])), f"the cut-off utterance is flushed as a final: {out!r}"
+
+
+def test_ctrl_c_before_the_header_is_complete_just_ends(live_runs: list[Live]) -> None:
+    run = Live(["transcribe", "-"])
+    live_runs.append(run)
+    assert run.process.stdin is not None
+    run.process.stdin.write(streaming_wav_header(16000, 1)[:20])
+    run.process.stdin.flush()
+    assert run.all_read(), "the command reads the header as it arrives"
+    run.process.send_signal(signal.SIGINT)  # while it waits for the rest of the header
+    code, out, err = run.finish(close_stdin=False)
+    assert (code, out, err) == (130, "", ""), "no error about a header the user chose not to send"
 
 
 def test_a_bad_header_is_one_line_naming_the_bytes_and_the_fix() -> None:

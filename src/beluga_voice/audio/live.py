@@ -408,6 +408,8 @@ class PipeReader:
                 item = self._read1(self.read_size) or None
             except OSError as exc:
                 item = exc
+            except ValueError:  # the file was closed under us: its reader has gone
+                item = None
             if not self._deliver(item) or not isinstance(item, bytes):
                 return
 

@@ -20,7 +20,7 @@ from beluga_voice.audio.live import LiveStream, PcmFormat, PipeReader
 from beluga_voice.audio.pacer import paced
 from beluga_voice.audio.reader import RawFormat
 from beluga_voice.cli import EXIT_INTERRUPTED, EXIT_OK, UsageError
-from beluga_voice.cli.output import Output, event_line, print_usage, status_display, streams
+from beluga_voice.cli.output import Output, print_usage, status_display, streams, write_results
 from beluga_voice.cli.progress import is_terminal
 from beluga_voice.errors import AudioFormatError
 from beluga_voice.stt.model import Transcript
@@ -49,11 +49,13 @@ async def transcribe_stdin(args: argparse.Namespace, options: dict[str, Any]) ->
     with CtrlC(pipe.stop) as ctrl_c:
         try:
             await stream.start()  # a bad header fails here, before any model loads or connection opens
+            await transcribe_live(args, stream, options, ctrl_c, file_id="stdin", realtime=args.realtime)
         except AudioFormatError:
-            if ctrl_c.pressed:  # Ctrl-C before the header was complete: nothing to transcribe
+            if ctrl_c.pressed and stream.format is None:  # Ctrl-C before a whole header: nothing to do
                 return EXIT_INTERRUPTED
             raise
-        await transcribe_live(args, stream, options, ctrl_c, file_id="stdin", realtime=args.realtime)
+        finally:
+            pipe.stop()  # a failed run stops reading too
     return EXIT_INTERRUPTED if ctrl_c.pressed else EXIT_OK
 
 
@@ -76,19 +78,7 @@ async def transcribe_live(
                 chunks = paced(chunks, provider.sample_rate, provider.channels)
             transcript = Transcript(provider=args.provider)
             display = status_display(stream.name, None, live=True)
-            results = provider.stream(chunks)
-            try:
-                async for result in results:
-                    transcript.add(result)
-                    if streamed and (line := event_line(result, args.format, args.provider)):
-                        display(None)
-                        out.write(line)
-                    display(result)
-            finally:
-                display(None)
-                # a failure here (stdout closed) ends the provider's stream now, not at interpreter exit
-                if (aclose := getattr(results, "aclose", None)) is not None:
-                    await aclose()
+            await write_results(provider.stream(chunks), transcript, out, display, fmt=args.format, live=True)
         transcript.duration = round(stream.seconds, 3)
         transcript.language_code = transcript.dominant_language()
         if not streamed:

@@ -5,7 +5,7 @@ the status line on a terminal, and the usage estimate. Shared by ``transcribe`` 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -43,6 +43,31 @@ def event_line(result: TranscriptResult, fmt: OutputFormat, provider: str) -> st
         single.add(result)
         return to_text(single)
     return ""
+
+
+async def write_results(
+    results: AsyncIterator[TranscriptResult],
+    transcript: Transcript,
+    out: Output,
+    display: Display,
+    *,
+    fmt: OutputFormat,
+    live: bool,
+) -> None:
+    """Collect the finals into ``transcript``; streamed formats are written line by line as they arrive."""
+    streamed = streams(fmt, live)
+    try:
+        async for result in results:
+            transcript.add(result)
+            if streamed and (line := event_line(result, fmt, transcript.provider)):
+                display(None)
+                out.write(line)
+            display(result)
+    finally:
+        display(None)
+        # a failure here (stdout closed) ends the provider's stream now, not at interpreter exit
+        if (aclose := getattr(results, "aclose", None)) is not None:
+            await aclose()
 
 
 def status_display(name: str, duration: float | None, *, live: bool) -> Display:

@@ -20,7 +20,7 @@ from beluga_voice.audio.pcm import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RAT
 from beluga_voice.audio.reader import RawFormat, read_audio
 from beluga_voice.cli import EXIT_OK, UsageError
 from beluga_voice.cli.live import transcribe_stdin
-from beluga_voice.cli.output import Output, event_line, print_usage, status_display, streams
+from beluga_voice.cli.output import Output, print_usage, status_display, streams, write_results
 from beluga_voice.stt.model import Transcript
 from beluga_voice.stt.registry import DEFAULT_PROVIDER, available_providers, create_provider
 from beluga_voice.stt.serializers import FORMATS, serialize
@@ -223,15 +223,9 @@ async def transcribe(args: argparse.Namespace) -> int:
                 chunks = paced(chunks, provider.sample_rate, provider.channels)
             transcript = Transcript(provider=args.provider, duration=duration)
             display = status_display(name, duration, live=args.realtime)
-            try:
-                async for result in provider.stream(chunks):
-                    transcript.add(result)
-                    if streamed and (line := event_line(result, args.format, args.provider)):
-                        display(None)
-                        out.write(line)
-                    display(result)
-            finally:
-                display(None)
+            await write_results(
+                provider.stream(chunks), transcript, out, display, fmt=args.format, live=args.realtime
+            )
         transcript.language_code = transcript.dominant_language()
         if not streamed:
             out.write(serialize(transcript, args.format, file_id=Path(args.input).stem))
