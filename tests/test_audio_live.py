@@ -78,22 +78,26 @@ async def test_a_streaming_writers_wav_gives_the_same_pcm_as_the_file(
 
 
 @pytest.mark.parametrize(
-    ("subtype", "rate", "channels"),
+    ("subtype", "rate", "channels", "container"),
     [
-        ("PCM_16", 44100, 2),
-        ("PCM_24", 48000, 1),
-        ("FLOAT", 22050, 2),
-        ("PCM_U8", 8000, 1),
-        ("PCM_32", 16000, 2),
+        ("PCM_16", 44100, 2, "WAV"),
+        ("PCM_24", 48000, 1, "WAV"),
+        ("FLOAT", 22050, 2, "WAV"),  # with a 'fact' chunk before the data
+        ("PCM_U8", 8000, 1, "WAV"),
+        ("PCM_32", 16000, 2, "WAV"),
+        ("PCM_24", 32000, 2, "WAVEX"),  # WAVE_FORMAT_EXTENSIBLE, as ffmpeg writes beyond 16-bit stereo
+        ("DOUBLE", 11025, 1, "WAVEX"),
     ],
 )
 async def test_any_wav_encoding_converts_piece_by_piece_like_the_whole_recording(
-    speech: np.ndarray, subtype: str, rate: int, channels: int
+    speech: np.ndarray, subtype: str, rate: int, channels: int, container: str
 ) -> None:
     import soxr
 
     source = np.repeat(soxr.resample(speech, 16000, rate)[:, None], channels, axis=1) * 0.8
-    wav = wav_bytes(source, rate, subtype)
+    wav = wav_bytes(source, rate, subtype, container)
+    if container == "WAVEX":
+        assert wav[20:22] == b"\xfe\xff", "the extensible format tag"
     stream = LiveStream(pieces_of(with_placeholder_sizes(wav, 0xFFFFFFFF)), "<stdin>")
     live = np.frombuffer(b"".join(await collect(stream)), "<i2").astype(np.float32) / 32768
     whole = decode_audio(wav).convert(16000, 1).samples[:, 0]
