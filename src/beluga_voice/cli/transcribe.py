@@ -20,6 +20,7 @@ from beluga_voice.audio.pacer import paced
 from beluga_voice.audio.pcm import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from beluga_voice.audio.reader import RawFormat, read_audio
 from beluga_voice.cli import EXIT_OK, UsageError
+from beluga_voice.cli import batch as batch_cli
 from beluga_voice.cli.progress import ProgressBar, StatusLine, is_terminal
 from beluga_voice.errors import BelugaError
 from beluga_voice.stt.model import Transcript, TranscriptResult
@@ -67,7 +68,12 @@ def add_parser(subparsers: Any) -> None:
         description="Transcribe an audio file (WAV, FLAC, OGG) or stdin ('-') with an STT provider.",
         epilog=EXAMPLES,
     )
-    parser.add_argument("input", metavar="PATH|-", help="audio file to transcribe, or - to read stdin")
+    parser.add_argument(
+        "input",
+        metavar="PATH|-",
+        nargs="*",
+        help="audio file to transcribe, or - to read stdin; several files, folders or globs with --output-dir",
+    )
 
     engine = parser.add_argument_group("provider")
     engine.add_argument(
@@ -136,10 +142,14 @@ def add_parser(subparsers: Any) -> None:
         metavar="N",
         help=f"channels of --raw input, interleaved (default: {DEFAULT_RAW.channels})",
     )
+    batch_cli.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if batch_cli.wants_batch(args):
+        return batch_cli.run(args)
+    args.input = batch_cli.single_input(args)
     check_arguments(args)
     return asyncio.run(transcribe(args))
 
