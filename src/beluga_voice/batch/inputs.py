@@ -191,6 +191,8 @@ def _key(source: str) -> str:
     """A POSIX path identifying a source: absolute local paths, or ``/scheme/host/key`` for URLs."""
     if is_url(source):
         parts = urlsplit(source)
+        if parts.scheme == "file":  # a local file all the same: mirror it like one
+            return PurePosixPath(parts.path).as_posix()
         return str(PurePosixPath("/", parts.scheme, parts.netloc or "_", parts.path.lstrip("/")))
     return PurePosixPath(Path(source).resolve().as_posix()).as_posix()
 

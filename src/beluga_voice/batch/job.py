@@ -70,6 +70,8 @@ class JobProgress:
     done: int = 0
     failed: int = 0
     audio_seconds: float = 0.0
+    retries: int = 0
+    """Streams the service refused for quota and that were tried again after a backoff."""
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -133,6 +135,7 @@ def run_job(
         on_progress(report)
 
     def record(result: TaskResult) -> None:
+        report.retries += result.attempts - 1
         if result.worker:
             report.worker_peak_mb[result.worker] = max(
                 result.peak_rss_mb, report.worker_peak_mb.get(result.worker, 0.0)

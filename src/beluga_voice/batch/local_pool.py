@@ -132,13 +132,16 @@ def _work(spec: WorkerSpec, inbox: Queue[Task | None], outbox: Queue[Message], n
         outbox.put(("fatal", number, f"a batch worker cannot start: {type(exc).__name__}: {exc}"))
         return
     outbox.put(("ready", number, None))
-    try:
-        while (task := inbox.get()) is not None:
-            outbox.put(("started", number, task.index))
-            result: TaskResult = transcriber.run(task)
-            outbox.put(("done", number, result))
-    finally:
-        transcriber.close()
+    while (task := inbox.get()) is not None:
+        outbox.put(("started", number, task.index))
+        result: TaskResult = transcriber.run(task)
+        outbox.put(("done", number, result))
+    transcriber.close()
+    outbox.close()
+    outbox.join_thread()  # every result is delivered before the process goes
+    # Skip interpreter teardown: destroying the model's native thread pools at exit aborts with
+    # "terminate called without an active exception"; there is nothing left to clean up.
+    os._exit(0)
 
 
 def _stop(processes: Any) -> None:

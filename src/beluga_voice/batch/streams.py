@@ -9,6 +9,7 @@ refusal that outlasts :data:`RATE_LIMIT_ATTEMPTS` fails its input.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -60,7 +61,7 @@ async def transcribe_concurrently(
 async def with_backoff(transcriber: Transcriber, task: Task, base: float) -> TaskResult:
     """One input, retried while the service says the quota is full."""
     for attempt in range(1, RATE_LIMIT_ATTEMPTS + 1):
-        result = await transcriber.arun(task)
+        result = dataclasses.replace(await transcriber.arun(task), attempts=attempt)
         if result.error_code != RATE_LIMITED:
             return result
         if attempt < RATE_LIMIT_ATTEMPTS:
@@ -74,4 +75,5 @@ async def with_backoff(transcriber: Transcriber, task: Task, base: float) -> Tas
         "lower --max-streams or ask AWS for a higher concurrent-stream quota)",
         worker=result.worker,
         seconds=result.seconds,
+        attempts=RATE_LIMIT_ATTEMPTS,
     )

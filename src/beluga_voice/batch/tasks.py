@@ -50,6 +50,8 @@ class TaskResult:
     worker: str = ""
     peak_rss_mb: float = 0.0
     seconds: float = 0.0
+    attempts: int = 1
+    """Tries it took (remote providers retry streams the service refused for quota)."""
 
     @property
     def ok(self) -> bool:

@@ -145,6 +145,8 @@ def summary(report: JobReport) -> str:
     if report.failed:
         parts.append(f"{report.failed} failed (listed in {report.failures_path})")
     text = ", ".join(parts) + f" of {report.total} into {report.output_dir}"
+    if report.retries:
+        text += f"; {report.retries} stream(s) refused for quota were retried after a backoff"
     if report.done:
         text += (
             f"; {report.audio_seconds / 3600:.2f} h of audio in {clock(report.elapsed)}"
@@ -170,7 +172,8 @@ class Display:
 
     def failure(self, result: TaskResult) -> None:
         self.clear()
-        print(f"beluga: failed: {result.error}", file=sys.stderr)
+        named = result.error if result.source in result.error else f"{result.source}: {result.error}"
+        print(f"beluga: failed: {named}", file=sys.stderr)
 
     def clear(self) -> None:
         if self._status is not None:
