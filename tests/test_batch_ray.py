@@ -1,4 +1,8 @@
-"""Batch transcription on a real Ray cluster: a head and a second node started here, on loopback.
+"""Batch transcription on a real Ray cluster: a head and a second node started on this machine.
+
+Ray refuses a multi-node cluster in its loopback-only mode and names a node by the machine's
+address even when told 127.0.0.1, so these nodes listen on the machine's address, with Ray's token
+authentication on (a token made for the test); the driver reaches the head at 127.0.0.1.
 
 The same job as a local worker pool must give the same transcripts, with one actor per node
 holding the model, and the same failures report. The fixture always stops the cluster.
@@ -7,7 +11,9 @@ holding the model, and the same failures report. The fixture always stops the cl
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,13 +28,17 @@ import pytest
 from beluga_voice.batch import BatchJob, collect_inputs, read_failures, run_job
 from beluga_voice.cli.main import main
 
-pytest.importorskip("ray", reason="Ray is an extra: pip install 'beluga-voice[ray]'")
+# Not imported here: Ray reads its authentication settings when first imported, which must happen
+# after the fixture has set them (run_job imports it).
+if importlib.util.find_spec("ray") is None:
+    pytest.skip("Ray is an extra: pip install 'beluga-voice[ray]'", allow_module_level=True)
 
 pytestmark = pytest.mark.model
 
 ROOT = Path(__file__).resolve().parent.parent
 RAY = Path(sys.executable).with_name("ray")
 START_SECONDS = 90.0
+AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")
 
 
 def _free_port() -> int:
@@ -71,6 +81,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A two-node Ray cluster with one CPU per node; yields the head's address."""
     if not RAY.exists():
         pytest.skip(f"{RAY} is missing: pip install 'beluga-voice[ray]'")
+    # Token authentication with a token of this test's own, for the nodes and this driver alike:
+    # whatever ~/.ray/auth_token holds (a local ray.init() writes one) cannot split the cluster.
+    saved = {name: os.environ.get(name) for name in AUTH}
+    os.environ.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)})
     logs = tmp_path_factory.mktemp("ray-logs")
     temp = Path(f"/tmp/brt{os.getpid()}")  # short: Ray's unix socket paths have a length limit
     port = _free_port()
@@ -82,7 +96,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 [
                     "--head",
                     f"--port={port}",
-                    "--node-ip-address=127.0.0.1",
                     "--num-cpus=1",
                     "--include-dashboard=false",
                     f"--temp-dir={temp}",
@@ -90,14 +103,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 logs / "head.log",
             )
         )
-        nodes.append(
-            _start([f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1"], logs / "node.log")
-        )
+        nodes.append(_start([f"--address={address}", "--num-cpus=1"], logs / "node.log"))
         _wait_for_nodes(address, 2, nodes, logs)
         yield address
     finally:
         _stop(nodes)
         shutil.rmtree(temp, ignore_errors=True)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _wait_for_nodes(address: str, count: int, nodes: list[subprocess.Popen[bytes]], logs: Path) -> None:

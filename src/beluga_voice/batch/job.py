@@ -48,6 +48,8 @@ class BatchJob:
     overwrite: bool = False
     workers: int | None = None
     """Local worker processes or Ray actors; default: one per core (local), per cluster CPU (Ray)."""
+    threads_per_worker: int | None = None
+    """Native threads per worker; default: the cores shared out (cores // workers, 1 on Ray)."""
     max_streams: int = DEFAULT_MAX_STREAMS
     """Concurrent streams for remote providers (``aws``)."""
     ray: bool = False
@@ -172,7 +174,7 @@ def _workers(job: BatchJob, todo: int) -> int:
 
 def _worker_spec(job: BatchJob, todo: int) -> WorkerSpec:
     # N workers x threads <= cores: each worker's native pools get their share of the machine.
-    threads = 1 if job.ray else max(1, available_cores() // _workers(job, todo))
+    threads = job.threads_per_worker or (1 if job.ray else max(1, available_cores() // _workers(job, todo)))
     return WorkerSpec(job.provider, dict(job.options), job.fmt, cpu_threads=threads)
 
 

@@ -12,6 +12,8 @@ start a replacement actor.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +22,10 @@ from beluga_voice.batch.tasks import Task, TaskResult, Transcriber, WorkerSpec, 
 from beluga_voice.errors import BelugaError, ConfigurationError
 
 INSTALL_HINT = "install it with: pip install 'beluga-voice[ray]'"
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Ray's own switch (read when ``ray`` is imported) for a single-machine instance: every daemon binds
+127.0.0.1 and the node is named by the loopback address. Without it Ray replaces 127.0.0.1 by the
+machine's network address and listens on all interfaces."""
 
 
 class TranscribeActor:
@@ -55,12 +61,7 @@ def connect(address: str | None) -> None:
         else:
             from beluga_voice.batch.job import available_cores
 
-            ray.init(
-                num_cpus=available_cores(),
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                **quiet,
-            )
+            ray.init(num_cpus=available_cores(), include_dashboard=False, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise BelugaError(f"cannot connect to {where}: {exc}") from None
@@ -74,6 +75,8 @@ def run_on_ray(
     actors: int | None = None,
 ) -> None:
     """Transcribe ``tasks`` on Ray actors; ``record`` gets each result on the driver."""
+    if address is None and "ray" not in sys.modules:
+        os.environ.update(LOOPBACK_ONLY)  # inherited by the daemons ray.init starts
     ray = _ray()
     connect(address)
     handles: list[Any] = []

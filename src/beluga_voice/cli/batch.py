@@ -149,8 +149,8 @@ def summary(report: JobReport) -> str:
         text += f"; {report.retries} stream(s) refused for quota were retried after a backoff"
     if report.done:
         text += (
-            f"; {report.audio_seconds / 3600:.2f} h of audio in {clock(report.elapsed)}"
-            f" ({report.speed:.0f}x real time)"
+            f"; {clock(report.audio_seconds)} of audio in {clock(report.elapsed)}"
+            f" ({report.speed:.1f}x real time)"
         )
     return text
 
