@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from multiprocessing.process import BaseProcess
@@ -85,6 +86,9 @@ def run_local_pool(spec: WorkerSpec, tasks: Sequence[Task], record: Any, workers
             process.join(STOP_SECONDS)
     finally:
         _stop(processes.values())
+        for process in processes.values():
+            process.close()  # drops its reference to the queues, so their semaphores are freed now
+        processes.clear()
         for channel in (inbox, outbox):
             channel.cancel_join_thread()
             channel.close()
@@ -123,6 +127,7 @@ def _replace_dead(
 def _work(spec: WorkerSpec, inbox: Queue[Task | None], outbox: Queue[Message], number: int) -> None:
     """A worker process: load the model once, then transcribe until the driver says stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _thread_lock_for_tqdm()
     try:
         transcriber = Transcriber(spec)
     except BelugaError as exc:
@@ -139,9 +144,19 @@ def _work(spec: WorkerSpec, inbox: Queue[Task | None], outbox: Queue[Message], n
     transcriber.close()
     outbox.close()
     outbox.join_thread()  # every result is delivered before the process goes
-    # Skip interpreter teardown: destroying the model's native thread pools at exit aborts with
-    # "terminate called without an active exception"; there is nothing left to clean up.
+    # Skip interpreter teardown: destroying the models' native thread pools then (Whisper's, and the
+    # VAD faster-whisper caches) aborts with "terminate called without an active exception".
     os._exit(0)
+
+
+def _thread_lock_for_tqdm() -> None:
+    """faster-whisper's tqdm would otherwise create a process-shared lock (a named semaphore) that a
+    worker ending with ``os._exit`` never releases; one worker needs only a thread lock."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return
+    tqdm.set_lock(threading.RLock())
 
 
 def _stop(processes: Any) -> None:
