@@ -78,6 +78,7 @@ def run_on_ray(
     if address is None and "ray" not in sys.modules:
         os.environ.update(LOOPBACK_ONLY)  # inherited by the daemons ray.init starts
     ray = _ray()
+    ours = not ray.is_initialized()  # a caller's own Ray session is left running
     connect(address)
     handles: list[Any] = []
     try:
@@ -125,7 +126,8 @@ def run_on_ray(
     finally:
         for handle in handles:
             ray.kill(handle)
-        ray.shutdown()
+        if ours:
+            ray.shutdown()
 
 
 def _cause(exc: BaseException) -> str:
