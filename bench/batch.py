@@ -57,30 +57,45 @@ def build_corpus(folder: Path, minutes: float) -> tuple[int, float]:
     return files, total
 
 
-class TreeMemory:
-    """Peak summed RSS of this process and all its descendants, sampled every 0.2 s."""
+class TreeSampler:
+    """Every 0.2 s: the summed RSS of this process and its descendants (peak kept), and the CPU time
+    of each descendant (the last value seen). CPU seconds do not depend on what else the machine
+    runs, so they compare runs fairly on a shared machine, where wall times cannot."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self.cpu_ticks: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
+        self.load_before = os.getloadavg()[0]
+        self.load_after = 0.0
 
-    def __enter__(self) -> TreeMemory:
+    def __enter__(self) -> TreeSampler:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.load_after = os.getloadavg()[0]
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
 
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
-            self.peak = max(self.peak, tree_rss(os.getpid()))
+            rss, cpu = tree_usage(os.getpid())
+            self.peak = max(self.peak, rss)
+            for pid, ticks in cpu.items():
+                self.cpu_ticks[pid] = max(ticks, self.cpu_ticks.get(pid, 0))
 
 
-def tree_rss(root: int) -> int:
+def tree_usage(root: int) -> tuple[int, dict[int, int]]:
+    """(summed RSS in bytes of ``root`` and its descendants, CPU ticks of each descendant)."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -90,18 +105,22 @@ def tree_rss(root: int) -> int:
         except OSError:
             continue
         pid = int(entry.name)
-        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        fields = stat.rsplit(")", 1)[1].split()
+        parents[pid] = int(fields[1])
+        ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
         rss[pid] = next(
             (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
         )
-    total = 0
+    total, cpu = 0, {}
     for pid in rss:
         walker = pid
         while walker not in (0, 1) and walker != root:
             walker = parents.get(walker, 0)
         if walker == root:
             total += rss[pid]
-    return total * 1024
+            if pid != root:
+                cpu[pid] = ticks[pid]
+    return total * 1024, cpu
 
 
 @dataclass
@@ -109,6 +128,12 @@ class Run:
     name: str
     report: JobReport
     peak_bytes: int
+    cpu_seconds: float
+    load: tuple[float, float]
+
+    @property
+    def cpu_per_audio_hour(self) -> float:
+        return self.cpu_seconds / (self.report.audio_seconds / 3600)
 
     @property
     def hours_per_hour(self) -> float:
@@ -117,12 +142,15 @@ class Run:
 
 def measure(name: str, corpus: Path, out: Path, **job: object) -> Run:
     inputs = collect_inputs([str(corpus)])
-    with TreeMemory() as memory:
+    with TreeSampler() as sampler:
         report = run_job(BatchJob(inputs, out, fmt="json", **job))  # type: ignore[arg-type]
     if report.failed:
         raise SystemExit(f"{name}: {report.failed} inputs failed; see {report.failures_path}")
-    print(f"{name}: {report.audio_seconds / 3600:.2f} h in {report.elapsed:.1f} s", file=sys.stderr)
-    return Run(name, report, memory.peak)
+    print(
+        f"{name}: {report.audio_seconds / 3600:.2f} h in {report.elapsed:.1f} s, {sampler.cpu_seconds:.0f} CPU s",
+        file=sys.stderr,
+    )
+    return Run(name, report, sampler.peak, sampler.cpu_seconds, (sampler.load_before, sampler.load_after))
 
 
 def time_skip(corpus: Path, out: Path) -> float:
@@ -188,8 +216,10 @@ def body(runs: list[Run], files: int, seconds: float, skip: float, load: tuple[f
         [
             run.name,
             f"{run.report.elapsed:.0f}",
+            f"{run.load[0]:.1f} → {run.load[1]:.1f}",
             f"{run.hours_per_hour:.1f}",
             f"{run.hours_per_hour / one.hours_per_hour:.2f}x",
+            f"{run.cpu_per_audio_hour:.0f}",
             f"{run.peak_bytes / 2**20:.0f}",
             f"{run.report.peak_memory_mb:.0f}",
         ]
@@ -200,25 +230,33 @@ def body(runs: list[Run], files: int, seconds: float, skip: float, load: tuple[f
         "pyannote two-speaker phone call (30 s) as every other file, and the 10 pocketsphinx utterances "
         "(librivox reader, cards speaker) concatenated with 0.6 s pauses (36 s) as the others. "
         "Local engine (tiny.en int8, faster-whisper's whole-file path), JSON output, every run from scratch, "
-        "model loading included in the wall time. "
+        "model loading included in the wall time. Reproduce: `python -m bench.batch`.",
+        "",
         f"**The machine was shared with other jobs during the run** (load average {load[0]:.1f}, {load[1]:.1f}, "
-        f"{load[2]:.1f} at the end on 2 cores), so absolute speeds are low and ratios noisy. "
-        "Reproduce: `python -m bench.batch`.",
+        f"{load[2]:.1f} at the end, on 2 cores; each run's 1-minute load before → after is in the table). "
+        "Wall times then measure the share of the CPU each run got more than the batch code, so the "
+        "throughput ratios below are not the idle-machine figures the targets are about. CPU seconds per "
+        "audio hour (all the job's processes except the driver: workers, and for Ray its daemons and "
+        "actors) do not depend on the other jobs, and show what parallelism and Ray cost in work.",
         "",
         table(
             [
                 "run",
                 "wall (s)",
+                "load",
                 "audio h per wall h",
-                "vs 1 worker, 1 thread",
+                "vs 1 worker",
+                "CPU s per audio h",
                 "peak memory, process tree (MB)",
                 "peak memory, workers (MB)",
             ],
             rows,
         ),
         "",
-        f"- 2 workers vs 1 worker (1 thread each): **{two.hours_per_hour / one.hours_per_hour:.2f}x** "
-        "(target ≥ 1.7x).",
+        f"- 2 workers vs 1 worker (1 thread each): **{two.hours_per_hour / one.hours_per_hour:.2f}x** the "
+        f"throughput on this loaded machine (target ≥ 1.7x on 2 idle cores); CPU per audio hour "
+        f"{two.cpu_per_audio_hour / one.cpu_per_audio_hour:.2f}x that of 1 worker (1.00x = the second worker "
+        "adds no work of its own, so on idle cores the speedup is bounded only by the cores).",
     ]
     if "1 worker, 2 threads" in by_name:
         lines[-1] += (
@@ -227,11 +265,11 @@ def body(runs: list[Run], files: int, seconds: float, skip: float, load: tuple[f
         )
     if "Ray, local instance, 2 actors" in by_name:
         ray = by_name["Ray, local instance, 2 actors"]
-        overhead = two.hours_per_hour / ray.hours_per_hour - 1
         lines.append(
-            f"- Ray vs the local pool (same 2 workers, 1 thread each): {overhead * 100:+.0f} % wall time "
-            f"(target within 15 %); Ray's own daemons add "
-            f"{(ray.peak_bytes - two.peak_bytes) / 2**20:+.0f} MB to the tree's peak."
+            f"- Ray vs the local pool (2 actors vs 2 workers, 1 thread each): {ray.report.elapsed / two.report.elapsed - 1:+.0%} "
+            f"wall time on this loaded machine (target within 15 %); CPU per audio hour "
+            f"{ray.cpu_per_audio_hour / two.cpu_per_audio_hour - 1:+.0%} (Ray's daemons and actor start-up); "
+            f"Ray adds {(ray.peak_bytes - two.peak_bytes) / 2**20:+.0f} MB to the tree's peak memory."
         )
     lines.append(
         f"- Re-running the finished job (all {files} outputs present): **{skip:.2f} s** from the command line, "
