@@ -223,3 +223,27 @@ def test_ctrl_c_stops_workers_leaves_no_partial_output_and_the_next_run_resumes(
     assert resumed.returncode == 0, resumed.stderr
     assert f"{8 - done_first} transcribed, {done_first} skipped" in resumed.stderr
     assert len(list(out.glob("*.txt"))) == 8
+
+
+@pytest.mark.model
+@pytest.mark.slow  # loads the model three times: ~20 s
+def test_a_worker_killed_mid_job_fails_only_its_input(data_dir: Path, tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    for copy in range(4):
+        shutil.copy(data_dir / "pyannote" / "sample.wav", calls / f"call{copy}.wav")  # 30 s each
+    killed: list[int] = []
+
+    def kill_one_worker(progress: JobProgress) -> None:
+        if not killed and progress.done >= 1:  # both workers are busy with their next call
+            victim = min(_workers_of(os.getpid()))
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    job = BatchJob(collect_inputs([str(calls)]), tmp_path / "out", fmt="text", workers=2)
+    report = run_job(job, on_progress=kill_one_worker)
+    assert killed, "a worker was killed"
+    assert (report.done, report.failed) == (3, 1), "only the input in the killed worker's hands failed"
+    [failure] = read_failures(tmp_path / "out")
+    assert failure["code"] == "worker_died" and "worker process died" in failure["error"]
+    assert len(list((tmp_path / "out").glob("*.txt"))) == report.done

@@ -72,6 +72,8 @@ class JobProgress:
     done: int = 0
     failed: int = 0
     audio_seconds: float = 0.0
+    busy_seconds: float = 0.0
+    """Time the workers spent on inputs (reading, decoding), added up over workers."""
     retries: int = 0
     """Streams the service refused for quota and that were tried again after a backoff."""
     started: float = field(default_factory=time.monotonic)
@@ -138,6 +140,7 @@ def run_job(
 
     def record(result: TaskResult) -> None:
         report.retries += result.attempts - 1
+        report.busy_seconds += result.seconds
         if result.worker:
             report.worker_peak_mb[result.worker] = max(
                 result.peak_rss_mb, report.worker_peak_mb.get(result.worker, 0.0)

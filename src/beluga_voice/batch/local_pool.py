@@ -10,6 +10,7 @@ ends them itself, so an interrupted job stops at once and leaves no worker behin
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import queue
@@ -17,6 +18,7 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any
@@ -25,103 +27,113 @@ from beluga_voice.batch.tasks import Task, TaskResult, Transcriber, WorkerSpec, 
 from beluga_voice.errors import BelugaError
 
 QUEUE_PER_WORKER = 2
-"""Tasks waiting per worker: enough that no worker idles, few enough that a stop loses nothing."""
+"""Inputs handed to a worker at once (the one it transcribes and the next): it never waits for
+the driver, and a stop or a crash leaves little in flight."""
 POLL_SECONDS = 0.5
 STOP_SECONDS = 10.0
 
 Message = tuple[str, int, Any]  # ("ready" | "started" | "done" | "fatal", worker number, payload)
 
 
+@dataclass
+class _Worker:
+    """One worker process, its own inbox, and the inputs it was given and has not finished."""
+
+    process: BaseProcess
+    inbox: Queue[Task | None]
+    assigned: dict[int, Task] = field(default_factory=dict)
+    current: int | None = None
+    ready: bool = False
+
+
 def run_local_pool(spec: WorkerSpec, tasks: Sequence[Task], record: Any, workers: int) -> None:
-    """Transcribe ``tasks`` on ``workers`` processes; ``record`` gets each result in this thread."""
+    """Transcribe ``tasks`` on ``workers`` processes; ``record`` gets each result in this thread.
+
+    Each worker has its own bounded inbox, so the driver always knows which inputs a worker holds:
+    when one dies, the input it was transcribing fails and the ones still waiting go to the others.
+    """
     context = multiprocessing.get_context("spawn")
-    inbox: Queue[Task | None] = context.Queue(maxsize=workers * QUEUE_PER_WORKER)
     outbox: Queue[Message] = context.Queue()
-    processes: dict[int, BaseProcess] = {}
-    current: dict[int, int | None] = {}
-    ready: set[int] = set()
-    numbers = iter(range(1 << 30))
+    pool: dict[int, _Worker] = {}
+    numbers = itertools.count()
 
     def start_worker() -> None:
         number = next(numbers)
+        inbox: Queue[Task | None] = context.Queue(maxsize=QUEUE_PER_WORKER)
         process = context.Process(
             target=_work, args=(spec, inbox, outbox, number), name=f"beluga-batch-{number}", daemon=True
         )
         with _environment(bound_threads(spec.cpu_threads)):
             process.start()
-        processes[number] = process
-        current[number] = None
+        pool[number] = _Worker(process, inbox)
 
     pending = deque(tasks)
-    in_flight: dict[int, Task] = {}
     try:
         for _ in range(workers):
             start_worker()
-        while pending or in_flight:
-            while pending and len(in_flight) < workers * QUEUE_PER_WORKER:
-                task = pending.popleft()
-                inbox.put(task)
-                in_flight[task.index] = task
+        while pending or any(worker.assigned for worker in pool.values()):
+            for worker in pool.values():
+                while pending and len(worker.assigned) < QUEUE_PER_WORKER:
+                    task = pending.popleft()
+                    worker.inbox.put(task)
+                    worker.assigned[task.index] = task
             try:
                 kind, number, payload = outbox.get(timeout=POLL_SECONDS)
             except queue.Empty:
-                for number, process in list(processes.items()):
-                    if not process.is_alive():
-                        _replace_dead(number, process, current, in_flight, ready, processes, record)
+                for number, worker in list(pool.items()):
+                    if not worker.process.is_alive():
+                        del pool[number]
+                        pending.extendleft(_fail_dead(worker, record))
                         start_worker()
                 continue
+            worker = pool[number]
             if kind == "fatal":
                 raise BelugaError(str(payload))
             if kind == "ready":
-                ready.add(number)
+                worker.ready = True
             elif kind == "started":
-                current[number] = payload
+                worker.current = payload
             elif kind == "done":
-                current[number] = None
-                in_flight.pop(payload.index, None)
+                worker.current = None
+                worker.assigned.pop(payload.index, None)
                 record(payload)
-        for _ in processes:
-            inbox.put(None)
-        for process in processes.values():
-            process.join(STOP_SECONDS)
+        for worker in pool.values():
+            worker.inbox.put(None)
+        for worker in pool.values():
+            worker.process.join(STOP_SECONDS)
     finally:
-        _stop(processes.values())
-        for process in processes.values():
-            process.close()  # drops its reference to the queues, so their semaphores are freed now
-        processes.clear()
-        for channel in (inbox, outbox):
-            channel.cancel_join_thread()
-            channel.close()
+        _stop([worker.process for worker in pool.values()])
+        for worker in pool.values():
+            worker.process.close()  # drops its reference to the queues, so their semaphores are freed now
+            worker.inbox.cancel_join_thread()
+            worker.inbox.close()
+        pool.clear()
+        outbox.cancel_join_thread()
+        outbox.close()
 
 
-def _replace_dead(
-    number: int,
-    process: BaseProcess,
-    current: dict[int, int | None],
-    in_flight: dict[int, Task],
-    ready: set[int],
-    processes: dict[int, BaseProcess],
-    record: Any,
-) -> None:
-    """A worker that died (killed, out of memory) fails the input it held; the job goes on."""
-    del processes[number]
-    if number not in ready:
+def _fail_dead(worker: _Worker, record: Any) -> list[Task]:
+    """A worker that died (killed, out of memory) fails the input it held; returns the ones it had
+    not started, for the other workers."""
+    if not worker.ready:
         raise BelugaError(
-            f"a batch worker process exited (code {process.exitcode}) before loading the model; "
+            f"a batch worker process exited (code {worker.process.exitcode}) before loading the model; "
             "run with --workers 1 --debug to see why"
         )
-    index = current.pop(number, None)
-    task = in_flight.pop(index, None) if index is not None else None
-    if task is not None:
+    held = worker.assigned.pop(worker.current, None) if worker.current is not None else None
+    if held is not None:
         record(
             TaskResult(
-                task.index,
-                task.source,
+                held.index,
+                held.source,
                 error_code="worker_died",
-                error=f"the worker process died (exit code {process.exitcode}) while transcribing it; "
-                "too little memory for this many workers? Retry with fewer --workers",
+                error=f"the worker process died (exit code {worker.process.exitcode}) while transcribing "
+                "it; too little memory for this many workers? Retry with fewer --workers",
             )
         )
+    unstarted = sorted(worker.assigned.values(), key=lambda task: task.index, reverse=True)
+    worker.assigned.clear()
+    return unstarted  # reversed: extendleft puts them back in their order
 
 
 def _work(spec: WorkerSpec, inbox: Queue[Task | None], outbox: Queue[Message], number: int) -> None:
