@@ -113,6 +113,7 @@ def test_batch_usage_errors_name_the_fix(
         ),
         ([str(archive / "a"), "--output-dir", str(tmp_path / "o"), "--max-streams", "3"], "uses --workers"),
         ([str(archive / "nope"), "--output-dir", str(tmp_path / "o")], "no such file or folder"),
+        (["--ray", str(archive / "a"), "--output-dir", str(tmp_path / "o")], "put the inputs before --ray"),
     ]
     for argv, fragment in cases:
         assert main(["transcribe", *argv]) == 2

@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def wants_batch(args: argparse.Namespace) -> bool:
     """Whether the command line names a batch job rather than one recording for stdout."""
     inputs: list[str] = args.input
-    if not inputs and not args.manifest:
+    if not inputs and not (args.manifest or args.output_dir or args.ray is not None):
         return False  # nothing named at all: the one-recording usage error says what to give
     if len(inputs) != 1 or args.output_dir or args.manifest or args.ray is not None:
         return True
@@ -204,6 +204,15 @@ def clock(seconds: float) -> str:
 
 
 def _check_batch_arguments(args: argparse.Namespace) -> None:
+    if args.ray and args.ray != "auto" and ":" not in args.ray:
+        hint = (
+            "; it is an input: put the inputs before --ray"
+            if Path(args.ray).exists() or has_glob(args.ray)
+            else ""
+        )
+        raise UsageError(
+            f"--ray {args.ray}: not a cluster address (host:port, ray://host:port or auto){hint}"
+        )
     if not args.output_dir:
         raise UsageError(f"{_what(args)} gives one transcript per recording: add --output-dir DIR")
     if "-" in args.input:
