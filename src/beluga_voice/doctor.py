@@ -31,7 +31,6 @@ from beluga_voice.providers.aws_transcribe.signing import (
     endpoint_from_url,
     is_loopback,
 )
-from beluga_voice.providers.local.diarization import campplus
 from beluga_voice.telemetry.redact import redact
 
 T = TypeVar("T")
@@ -463,6 +462,8 @@ def _check_local_model() -> CheckResult:
             )
         else:
             found.append(f"Whisper tiny.en at {whisper}")
+    from beluga_voice.providers.local.diarization import campplus  # the local engine's: not at start-up
+
     spec = importlib.util.find_spec(campplus.PACKAGE)
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     weights = Path(locations[0]) / campplus.WEIGHTS_FILE if locations else None

@@ -19,6 +19,7 @@ from beluga_voice.audio.pacer import paced
 from beluga_voice.audio.pcm import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from beluga_voice.audio.reader import RawFormat, read_audio
 from beluga_voice.cli import EXIT_OK, UsageError
+from beluga_voice.cli import batch as batch_cli
 from beluga_voice.cli.live import transcribe_stdin
 from beluga_voice.cli.output import Output, print_usage, status_display, streams, write_results
 from beluga_voice.stt.model import Transcript
@@ -59,10 +60,16 @@ def add_parser(subparsers: Any) -> None:
         description="Transcribe an audio file (WAV, FLAC, OGG) or stdin ('-') with an STT provider.",
         epilog=EXAMPLES,
     )
-    parser.add_argument("input", metavar="PATH|-", help="audio file to transcribe, or - to read stdin")
+    parser.add_argument(
+        "input",
+        metavar="PATH|-",
+        nargs="*",
+        help="audio file to transcribe, or - to read stdin; several files, folders or globs with --output-dir",
+    )
     add_provider_arguments(parser)
     add_output_arguments(parser)
     add_audio_arguments(parser)
+    batch_cli.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -143,6 +150,9 @@ def add_audio_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if batch_cli.wants_batch(args):
+        return batch_cli.run(args)
+    args.input = batch_cli.single_input(args)
     check_arguments(args)
     return asyncio.run(transcribe(args))
 
