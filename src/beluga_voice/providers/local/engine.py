@@ -205,11 +205,17 @@ class LocalEngine:
         return ranked[0][0], tuple(ranked)
 
     def transcribe_file(
-        self, samples: FloatArray, *, language: str, beam_size: int = FILE_BEAM_SIZE
+        self,
+        samples: FloatArray,
+        *,
+        language: str,
+        beam_size: int = FILE_BEAM_SIZE,
+        on_progress: Callable[[float], None] | None = None,
     ) -> list[Decoded]:
         """A whole recording through faster-whisper's own batch path: its Silero VAD filter, 30 s
         windows with the previous text as context, beam search, word timestamps. One ``Decoded``
-        per segment. Blocking; the same samples always give the same words.
+        per segment. Blocking; the same samples always give the same words. ``on_progress`` is
+        called (on this thread) with the seconds decoded so far.
 
         The one departure from faster-whisper's defaults: no temperature fallback. A window whose
         greedy beam fails the compression or log-probability checks would be re-decoded by random
@@ -231,6 +237,8 @@ class LocalEngine:
             if words:
                 cursor = words[-1].end
                 out.append(Decoded(tuple(words), language))
+            if on_progress is not None:
+                on_progress(float(segment.end))
         return out
 
     def close(self) -> None:

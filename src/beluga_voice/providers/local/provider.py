@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import os
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -145,6 +145,12 @@ class LocalSTT(STTProvider):
                 yield result
 
     async def transcribe_full(self, audio: AudioInput) -> Transcript:
+        """A whole recording in file mode: see :meth:`transcribe_file`."""
+        return await self.transcribe_file(audio)
+
+    async def transcribe_file(
+        self, audio: AudioInput, *, on_progress: Callable[[float], None] | None = None
+    ) -> Transcript:
         """A whole recording in file mode: the same words, times and labels on every run.
 
         Words come from faster-whisper's own batch path (its VAD filter, 30 s windows with running
@@ -152,6 +158,7 @@ class LocalSTT(STTProvider):
         regions from Silero, clustering of every window at once, the speaker hints honoured). Both
         run at once on the engine's workers; neither reads the clock. Language identification
         (multilingual models) still takes the stream's path, utterance by utterance.
+        ``on_progress`` gets the seconds transcribed so far, on the event loop.
         """
         samples = audio_to_samples(_decoded(audio, self._sample_rate))
         duration = samples.size / SAMPLE_RATE
@@ -160,8 +167,15 @@ class LocalSTT(STTProvider):
         engine = await self.engine()
         language = self._plan.fixed
         beam = self.settings.beam_size or FILE_BEAM_SIZE
+        loop = asyncio.get_running_loop()
+
+        def progress(seconds: float) -> None:
+            if on_progress is not None:
+                loop.call_soon_threadsafe(on_progress, seconds)
+
         words_job = engine.run(
-            lambda: engine.transcribe_file(samples, language=language, beam_size=beam), ROUTINE
+            lambda: engine.transcribe_file(samples, language=language, beam_size=beam, on_progress=progress),
+            ROUTINE,
         )
         if self.show_speaker_label:
             hints = self.speaker_hints
