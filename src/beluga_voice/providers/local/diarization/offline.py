@@ -28,6 +28,7 @@ from beluga_voice.providers.local.diarization.agglomerative import (
     eigengap_count,
     first_appearance_order,
 )
+from beluga_voice.providers.local.diarization.calibration import merge_threshold
 from beluga_voice.providers.local.diarization.hints import SpeakerHints
 from beluga_voice.providers.local.diarization.regions import RegionSettings, speech_regions
 from beluga_voice.providers.local.diarization.turns import normalize_level
@@ -52,10 +53,9 @@ class OfflineSettings:
     window: float = 1.5  # s of audio per voice print
     hop: float = 0.75  # s between window starts
     min_piece: float = 0.25  # s; speech shorter than this gets its neighbours' speaker
-    # Average-linkage merging stops below this cosine similarity between groups of windows. It
-    # sits between the same-speaker and different-speaker window similarities measured on the
-    # labelled recordings (see bench/speaker_calibration.py).
-    merge_threshold: float = 0.70
+    # Average-linkage merging stops below this cosine similarity between groups of windows;
+    # None: the figure calibrated for the encoder in use (calibration.py).
+    merge_threshold: float | None = None
     max_auto_speakers: int = 8  # without a hint, never more than this
     eigengap_keep: float = 0.3
     frame: float = 0.05  # s; resolution of the output
@@ -139,9 +139,8 @@ class OfflineDiarizer:
         similarity = cosine_similarities(core)
         high = min(hints.high or s.max_auto_speakers, core.shape[0])
         low = min(hints.low, high)
-        labels = average_linkage(
-            similarity, stop_below=s.merge_threshold, min_clusters=low, max_clusters=high
-        )
+        threshold = s.merge_threshold if s.merge_threshold is not None else merge_threshold(self.encoder)
+        labels = average_linkage(similarity, stop_below=threshold, min_clusters=low, max_clusters=high)
         count = int(labels.max()) + 1
         if hints.num_speakers is None and count > max(2, low):
             # The merge threshold tells one voice from several; with several, it tends to split a
