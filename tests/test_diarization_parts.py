@@ -12,6 +12,7 @@ from beluga_voice.providers.local.diarization.agglomerative import (
 )
 from beluga_voice.providers.local.diarization.der import SpeakerTurn, score
 from beluga_voice.providers.local.diarization.offline import SpeakerSegment, label_words
+from beluga_voice.providers.local.diarization.regions import fit_to_speech
 from beluga_voice.stt.model import Word
 
 REFERENCE = [SpeakerTurn("a", 0.0, 10.0), SpeakerTurn("b", 10.0, 20.0), SpeakerTurn("a", 15.0, 16.0)]
@@ -66,3 +67,22 @@ def test_every_item_gets_a_speaker_punctuation_follows_its_word() -> None:
     ]
     assert [w.speaker for w in label_words(words, segments)] == ["0", "0", "0", "0", "1", "1", "1"]
     assert {w.speaker for w in label_words(words, [])} == {"0"}
+
+
+def test_word_times_are_kept_inside_the_speech_they_belong_to() -> None:
+    regions = [(1.0, 3.0), (5.0, 8.0)]
+    words = [
+        Word("Ten", 1.2, 1.5),
+        Word("clubs", 1.6, 4.9),  # stretched over the silence up to the next phrase
+        Word(".", 4.9, 4.9, is_punctuation=True),
+        Word("Five", 4.9, 5.4),  # starts early, in the silence
+        Word("hum", 9.0, 9.5),  # outside all speech: left alone
+    ]
+    fitted = fit_to_speech(words, regions)
+    assert [(w.text, w.start, w.end) for w in fitted] == [
+        ("Ten", 1.2, 1.5),
+        ("clubs", 1.6, 3.0),
+        (".", 3.0, 3.0),
+        ("Five", 5.0, 5.4),
+        ("hum", 9.0, 9.5),
+    ]

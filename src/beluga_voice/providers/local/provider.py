@@ -21,6 +21,7 @@ from beluga_voice.providers.local.diarization.availability import require_speake
 from beluga_voice.providers.local.diarization.clustering import DEFAULT_THRESHOLD
 from beluga_voice.providers.local.diarization.hints import SpeakerHints
 from beluga_voice.providers.local.diarization.offline import OfflineDiarizer, label_words
+from beluga_voice.providers.local.diarization.regions import fit_to_speech, speech_regions
 from beluga_voice.providers.local.engine import DEFAULT_CPU_THREADS, FILE_BEAM_SIZE, SAMPLE_RATE, LocalEngine
 from beluga_voice.providers.local.executor import ROUTINE
 from beluga_voice.providers.local.languages import LanguagePlan, plan_languages
@@ -173,6 +174,9 @@ class LocalSTT(STTProvider):
             if on_progress is not None:
                 loop.call_soon_threadsafe(on_progress, seconds)
 
+        regions = await engine.run(
+            lambda: speech_regions(samples), ROUTINE
+        )  # the VAD: a fraction of a second
         words_job = engine.run(
             lambda: engine.transcribe_file(samples, language=language, beam_size=beam, on_progress=progress),
             ROUTINE,
@@ -182,7 +186,8 @@ class LocalSTT(STTProvider):
             pieces, segments = await asyncio.gather(
                 words_job,
                 engine.run(
-                    lambda: OfflineDiarizer(engine.speaker_encoder()).diarize(samples, hints), ROUTINE
+                    lambda: OfflineDiarizer(engine.speaker_encoder()).diarize(samples, hints, regions),
+                    ROUTINE,
                 ),
             )
         else:
@@ -190,7 +195,9 @@ class LocalSTT(STTProvider):
         batch = next(self._batch_ids)
         transcript = Transcript(provider=self.name, duration=duration, language_code=self._plan.locale)
         for index, decoded in enumerate(pieces, start=1):
-            words = label_words(decoded.words, segments) if segments is not None else list(decoded.words)
+            words = fit_to_speech(decoded.words, regions)
+            if segments is not None:
+                words = label_words(words, segments)
             transcript.add(
                 TranscriptResult(
                     result_id=f"local-batch-{batch}-{index}",

@@ -30,13 +30,12 @@ from beluga_voice.providers.local.diarization.agglomerative import (
 )
 from beluga_voice.providers.local.diarization.calibration import merge_threshold
 from beluga_voice.providers.local.diarization.hints import SpeakerHints
-from beluga_voice.providers.local.diarization.regions import RegionSettings, speech_regions
+from beluga_voice.providers.local.diarization.regions import OPENING_MARKS, RegionSettings, speech_regions
 from beluga_voice.providers.local.diarization.turns import normalize_level
 from beluga_voice.stt.model import Word
 
 FloatArray = npt.NDArray[np.float32]
 SAMPLE_RATE = 16000
-_OPENING = frozenset("\"'“(¿¡[")
 _BATCH = 32  # windows per encoder call: bounds memory on long files
 
 
@@ -88,9 +87,16 @@ class OfflineDiarizer:
         self.encoder = encoder
         self.settings = settings
 
-    def diarize(self, samples: FloatArray, hints: SpeakerHints | None = None) -> list[SpeakerSegment]:
+    def diarize(
+        self,
+        samples: FloatArray,
+        hints: SpeakerHints | None = None,
+        regions: Sequence[tuple[float, float]] | None = None,
+    ) -> list[SpeakerSegment]:
+        """Speaker segments within the speech ``regions`` (found with Silero if not given)."""
         hints = hints or SpeakerHints()
-        regions = speech_regions(samples, self.settings.regions)
+        if regions is None:
+            regions = speech_regions(samples, self.settings.regions)
         pieces = self._pieces(regions)
         if not pieces:
             return []
@@ -274,7 +280,7 @@ def _punctuation_follows(words: Sequence[Word], labelled: Sequence[Word | None])
             continue
         before = next((w.speaker for w in reversed(labelled[:index]) if w is not None), None)
         after = next((w.speaker for w in labelled[index + 1 :] if w is not None), None)
-        opening = word.text[:1] in _OPENING
+        opening = word.text[:1] in OPENING_MARKS
         speaker = (after or before) if opening else (before or after)
         result.append(replace(word, speaker=speaker or (spoken[0] if spoken else "0")))
     return result
