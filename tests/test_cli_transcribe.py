@@ -131,7 +131,7 @@ def test_empty_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
 
 def test_garbage_on_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\x00\x01" * 500)))
-    fails(["transcribe", "-"], capsys, 1, "<stdin>: cannot read audio", "--raw --sample-rate")
+    fails(["transcribe", "-"], capsys, 1, "<stdin>: is not a WAV stream", "--raw --sample-rate")
 
 
 # --- bad command lines (usage errors, exit 2) ------------------------------------------------------

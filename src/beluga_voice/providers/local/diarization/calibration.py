@@ -11,10 +11,7 @@ from __future__ import annotations
 
 # Average-linkage merging of 1.5 s windows stops below this similarity between two groups.
 MERGE_THRESHOLDS: dict[str, float] = {
-    # resemblyzer (LSTM, 256-d): one speaker >= 0.69 on clean speech (10th percentile), two speakers
-    # <= 0.64; the phone call overlaps (0.77 vs 0.67 on average). DER flat from 0.70 to 0.72.
-    "SpeakerEncoder": 0.71,
-    # CAM++ (512-d): one speaker 0.60 on the phone call and 0.79 on clean speech (means), two speakers
+    # CAM++ (192-d): one speaker 0.60 on the phone call and 0.79 on clean speech (means), two speakers
     # 0.33 and 0.11. DER flat from 0.35 to 0.50.
     "CamPlusPlusEncoder": 0.45,
 }
