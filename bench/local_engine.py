@@ -24,9 +24,10 @@ from faster_whisper import WhisperModel
 
 from beluga_voice.audio import chunk_bytes, float_to_pcm16, iter_chunks, paced
 from beluga_voice.providers.local import LocalEngine, LocalSTT
-from beluga_voice.providers.local.diarization.der import SpeakerTurn, score
+from beluga_voice.providers.local.diarization.der import SpeakerTurn, parse_rttm, score
 from beluga_voice.providers.local.diarization.offline import OfflineDiarizer
 from beluga_voice.stt.model import Transcript, TranscriptResult
+from beluga_voice.stt.serializers import to_rttm
 from bench.local_data import (
     RATE,
     Recording,
@@ -121,8 +122,8 @@ def first_partial_latencies(run: StreamRun) -> list[float]:
 
 
 def hypothesis_turns(transcript: Transcript) -> list[SpeakerTurn]:
-    """Who spoke when as the transcript shows it: its segments (decoded words only)."""
-    return [SpeakerTurn(s.speaker or "?", s.start, s.end) for s in transcript.segments()]
+    """Who spoke when as the transcript says it: its RTTM (decoded words, cut at long pauses)."""
+    return parse_rttm(to_rttm(transcript))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -322,8 +323,8 @@ async def main(runs: int) -> None:
             + table(["recording", "ref speakers", "mode", "DER", "missed speech", "speakers found"], der_rows)
             + "\n\nFile mode gave the same words and labels on every run (tests/test_local_file_mode.py "
             "checks it under load); the streaming figures move with how utterances fall at real-time pace. "
-            "\"Words\" scores the transcript's segments, which only cover decoded words, at Whisper's word "
-            "times (in batch mode a phrase's last word often stretches over the pause after it: false alarm); "
+            '"Words" scores the transcript\'s RTTM (`--format rttm`: decoded words, turns cut at pauses '
+            "over 1 s), so speech without a decoded word counts as missed; "
             '"diarizer regions" scores the offline diarizer\'s own who-spoke-when (Silero speech regions, '
             "backchannels included), which a Transcript cannot carry yet. Single-speaker utterances (10, file "
             f"mode): one speaker found on {single_counts.count(1)} of {len(single_counts)}.",

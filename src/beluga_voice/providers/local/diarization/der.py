@@ -44,8 +44,13 @@ class DiarizationScore:
 
 def read_rttm(path: Path) -> list[SpeakerTurn]:
     """The SPEAKER lines of an RTTM file."""
+    return parse_rttm(path.read_text())
+
+
+def parse_rttm(text: str) -> list[SpeakerTurn]:
+    """The SPEAKER lines of RTTM text (what ``beluga transcribe --format rttm`` writes)."""
     turns = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 8 and parts[0] == "SPEAKER":
             start, duration = float(parts[3]), float(parts[4])
