@@ -155,9 +155,9 @@ class LocalSTT(STTProvider):
         """A whole recording in file mode: the same words, times and labels on every run.
 
         Words come from faster-whisper's own batch path (its VAD filter, 30 s windows with running
-        context, beam 5); speakers from the offline diarizer over the whole recording (speech
-        regions from Silero, clustering of every window at once, the speaker hints honoured). Both
-        run at once on the engine's workers; neither reads the clock. Language identification
+        context, beam 5), their times kept inside Silero's speech regions; speakers from the offline
+        diarizer over the whole recording (clustering of every window at once, the speaker hints
+        honoured). Both run at once on the engine's workers; neither reads the clock. Language identification
         (multilingual models) still takes the stream's path, utterance by utterance.
         ``on_progress`` gets the seconds transcribed so far, on the event loop.
         """
@@ -174,9 +174,8 @@ class LocalSTT(STTProvider):
             if on_progress is not None:
                 loop.call_soon_threadsafe(on_progress, seconds)
 
-        regions = await engine.run(
-            lambda: speech_regions(samples), ROUTINE
-        )  # the VAD: a fraction of a second
+        # The VAD first (a fraction of a second): word times and speakers both keep to its regions.
+        regions = await engine.run(lambda: speech_regions(samples), ROUTINE)
         words_job = engine.run(
             lambda: engine.transcribe_file(samples, language=language, beam_size=beam, on_progress=progress),
             ROUTINE,
