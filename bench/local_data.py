@@ -1,9 +1,10 @@
-"""Reference data and scoring for the local engine benchmarks: real speech, WER, DER.
+"""Reference data and scoring for the local engine benchmarks: real speech and WER.
 
 Everything comes from .cache/data (scripts/fetch-data.sh): the pocketsphinx librivox and cards
 utterances (two different speakers, with transcripts), and the pyannote two-speaker call with its
 RTTM (who spoke when) and STM (what was said). Conversations with an exact reference are stitched
-from the pocketsphinx utterances with pauses between turns.
+from the pocketsphinx utterances with pauses between turns. DER is scored by
+``beluga_voice.providers.local.diarization.der``, the scorer the tests use.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,45 +221,3 @@ class WordErrors:
     @property
     def rate(self) -> float:
         return self.errors / max(self.words, 1)
-
-
-# -- diarization error rate --------------------------------------------------------------------
-
-FRAME = 0.01
-
-
-def der(
-    reference: Iterable[Turn], hypothesis: Iterable[Turn], duration: float, collar: float = 0.25
-) -> float:
-    """Frame-level DER (missed + false alarm + confusion over scored reference speech), with the
-    best one-to-one speaker mapping and ``collar`` seconds around reference boundaries not scored."""
-    frames = int(np.ceil(duration / FRAME)) + 1
-    ref_turns, hyp_turns = list(reference), list(hypothesis)
-    ref_speakers = sorted({t.speaker for t in ref_turns})
-    hyp_speakers = sorted({t.speaker for t in hyp_turns})
-    ref = np.zeros((len(ref_speakers), frames), bool)
-    hyp = np.zeros((len(hyp_speakers), frames), bool)
-    scored = np.ones(frames, bool)
-    for turn in ref_turns:
-        ref[ref_speakers.index(turn.speaker), _frame(turn.start) : _frame(turn.end)] = True
-        for edge in (turn.start, turn.end):
-            scored[_frame(edge - collar) : _frame(edge + collar)] = False
-    for turn in hyp_turns:
-        hyp[hyp_speakers.index(turn.speaker), _frame(turn.start) : _frame(turn.end)] = True
-    ref, hyp = ref[:, scored], hyp[:, scored]
-    n_ref, n_hyp = ref.sum(axis=0), hyp.sum(axis=0)
-    total = int(n_ref.sum())
-    if total == 0:
-        return 0.0
-    best_correct = 0
-    size = max(len(ref_speakers), len(hyp_speakers))
-    for mapping in itertools.permutations(range(size), len(ref_speakers)):
-        correct = sum(int(np.sum(ref[r] & hyp[h])) for r, h in enumerate(mapping) if h < len(hyp_speakers))
-        best_correct = max(best_correct, correct)
-    missed_or_false = np.abs(n_ref - n_hyp).sum()  # speaker-count mismatch per frame
-    confusion = np.minimum(n_ref, n_hyp).sum() - best_correct
-    return float((missed_or_false + confusion) / total)
-
-
-def _frame(seconds: float) -> int:
-    return max(0, round(seconds / FRAME))

@@ -22,7 +22,7 @@ from beluga_voice.cli import EXIT_OK, UsageError
 from beluga_voice.cli import batch as batch_cli
 from beluga_voice.cli.live import transcribe_stdin
 from beluga_voice.cli.output import Output, print_usage, status_display, streams, write_results
-from beluga_voice.stt.model import Transcript
+from beluga_voice.stt.model import Transcript, TranscriptResult
 from beluga_voice.stt.registry import DEFAULT_PROVIDER, available_providers, create_provider
 from beluga_voice.stt.serializers import FORMATS, serialize
 from beluga_voice.usage import DEFAULT_CURRENCY, DEFAULT_RATE_PER_MINUTE, SessionUsage
@@ -51,6 +51,9 @@ formats:
 Headerless PCM must be s16le; without --sample-rate/--channels it is read as {DEFAULT_RAW.sample_rate} Hz mono.
 Exit codes: 0 success, 1 runtime error (bad audio, service failure), 2 usage error,
 130 Ctrl-C (on stdin, after printing the finals of the audio read so far)."""
+
+
+SPEAKERS_LIMIT = 32  # as LocalSTT accepts; not imported, to keep the model stack out of `beluga --help`
 
 
 def add_parser(subparsers: Any) -> None:
@@ -83,7 +86,25 @@ def add_provider_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"STT provider: {', '.join(available_providers())} (default: {DEFAULT_PROVIDER}, offline)",
     )
     engine.add_argument(
-        "--speakers", action="store_true", help="label speakers (diarization): spk_0, spk_1, ..."
+        "--speakers",
+        nargs="?",
+        const=True,
+        default=False,
+        type=_bounded_int(1, SPEAKERS_LIMIT, "speakers"),
+        metavar="N",
+        help="label speakers (diarization): spk_0, spk_1, ...; N: exactly N people speak (local only)",
+    )
+    engine.add_argument(
+        "--min-speakers",
+        type=_bounded_int(1, SPEAKERS_LIMIT, "speakers"),
+        metavar="N",
+        help="at least N people speak (with --speakers, local only)",
+    )
+    engine.add_argument(
+        "--max-speakers",
+        type=_bounded_int(1, SPEAKERS_LIMIT, "speakers"),
+        metavar="N",
+        help="at most N people speak (with --speakers, local only)",
     )
     engine.add_argument("--language-code", metavar="CODE", help="language of the audio, e.g. en-US")
     engine.add_argument(
@@ -191,6 +212,7 @@ def check_common_arguments(args: argparse.Namespace) -> None:
         raise UsageError(
             "--language-options lists the candidates for --identify-language; add --identify-language"
         )
+    _check_speaker_hints(args)
     if args.format == "rttm" and not args.speakers:
         raise UsageError("--format rttm records who spoke when; add --speakers")
     if args.rate_per_minute is not None and not args.usage:
@@ -204,6 +226,11 @@ def provider_options(args: argparse.Namespace) -> dict[str, Any]:
         options["language_code"] = args.language_code
     if args.speakers:
         options["show_speaker_label"] = True
+    if args.speakers is not True and args.speakers:
+        options["num_speakers"] = args.speakers
+    for hint in ("min_speakers", "max_speakers"):
+        if getattr(args, hint) is not None:
+            options[hint] = getattr(args, hint)
     if args.identify_language:
         options["identify_language"] = True
     if args.language_options:
@@ -231,11 +258,18 @@ async def transcribe(args: argparse.Namespace) -> int:
             )
             if args.realtime:
                 chunks = paced(chunks, provider.sample_rate, provider.channels)
-            transcript = Transcript(provider=args.provider, duration=duration)
             display = status_display(name, duration, live=args.realtime)
-            await write_results(
-                provider.stream(chunks), transcript, out, display, fmt=args.format, live=args.realtime
-            )
+            file_mode = getattr(provider, "transcribe_file", None)  # the local engine's deterministic path
+            if not streamed and not args.realtime and file_mode is not None:
+                try:
+                    transcript = await file_mode(audio, on_progress=lambda s: display(_progress(s)))
+                finally:
+                    display(None)
+            else:
+                transcript = Transcript(provider=args.provider, duration=duration)
+                await write_results(
+                    provider.stream(chunks), transcript, out, display, fmt=args.format, live=args.realtime
+                )
         transcript.language_code = transcript.dominant_language()
         if not streamed:
             out.write(serialize(transcript, args.format, file_id=Path(args.input).stem))
@@ -256,6 +290,34 @@ def _check_output(output: Path, input_name: str) -> None:
         raise UsageError(f"--output {output}: folder {output.parent} does not exist; create it first")
     if input_name != "-" and output.resolve() == Path(input_name).resolve():
         raise UsageError(f"--output {output}: is the input file; writing there would destroy the recording")
+
+
+def _progress(seconds: float) -> TranscriptResult:
+    """A stand-in result that tells the progress bar how far file mode has got."""
+    return TranscriptResult(result_id="progress", is_partial=True, start=seconds, end=seconds, text="")
+
+
+def _check_speaker_hints(args: argparse.Namespace) -> None:
+    """Speaker-count hints need --speakers and the local engine (Amazon Transcribe's streaming API
+    takes no speaker count); the local speaker model must be installed, said before reading audio."""
+    hints = [
+        flag
+        for flag, value in (("--min-speakers", args.min_speakers), ("--max-speakers", args.max_speakers))
+        if value
+    ]
+    if hints and not args.speakers:
+        raise UsageError(f"{' and '.join(hints)} bound the speakers labelled by --speakers; add --speakers")
+    if args.speakers is not True and args.speakers:
+        hints.insert(0, f"--speakers {args.speakers}")
+    if hints and args.provider != DEFAULT_PROVIDER:
+        raise UsageError(
+            f"{' and '.join(hints)}: only the local engine takes a speaker count (Amazon Transcribe "
+            "streaming has no such setting); use plain --speakers with --provider aws"
+        )
+    if args.speakers and args.provider == DEFAULT_PROVIDER:
+        from beluga_voice.providers.local.diarization.availability import require_speaker_model
+
+        require_speaker_model()  # ModelNotFoundError with the install command
 
 
 def _bounded_int(low: int, high: int, unit: str) -> Callable[[str], int]:

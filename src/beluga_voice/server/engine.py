@@ -15,7 +15,7 @@ from typing import Any
 
 from beluga_voice.aio import as_async_iter
 from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
-from beluga_voice.errors import ConfigurationError
+from beluga_voice.errors import ConfigurationError, ModelNotFoundError
 from beluga_voice.providers.aws_transcribe.config import TranscribeConfig
 from beluga_voice.stt.model import TranscriptResult, Word, join_words
 from beluga_voice.stt.provider import AudioStream, ConnectionListener, STTProvider
@@ -109,14 +109,21 @@ class LocalEngineFactory:
         )
         if identify and not engine.files.multilingual:
             language_code, identify, options = english_choice(config, engine.files.name), False, ()
-        stt: STTProvider = _local_module().LocalSTT(
-            engine=engine,
-            sample_rate=config.sample_rate,
-            show_speaker_label=config.show_speaker_label,
-            language_code=language_code,
-            identify_language=identify,
-            language_options=options,
-        )
+        try:
+            stt: STTProvider = _local_module().LocalSTT(
+                engine=engine,
+                sample_rate=config.sample_rate,
+                show_speaker_label=config.show_speaker_label,
+                language_code=language_code,
+                identify_language=identify,
+                language_options=options,
+            )
+        except ModelNotFoundError as exc:  # refused at the handshake (BadRequestException), not mid-stream
+            raise ConfigurationError(
+                "show-speaker-label=true needs the speaker model, which this server does not have "
+                f"({exc.message}) Install it where beluga serve runs and restart it, or open the stream "
+                "without show-speaker-label."
+            ) from exc
         return stt
 
 

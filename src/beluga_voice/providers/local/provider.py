@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import os
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,8 +17,12 @@ from beluga_voice.audio.chunker import DEFAULT_CHUNK_MS, chunk_bytes, iter_chunk
 from beluga_voice.audio.pcm import Audio, check_sample_rate, float_to_pcm16
 from beluga_voice.audio.reader import read_audio
 from beluga_voice.providers.local.buffer import FloatArray
+from beluga_voice.providers.local.diarization.availability import require_speaker_model
 from beluga_voice.providers.local.diarization.clustering import DEFAULT_THRESHOLD
-from beluga_voice.providers.local.engine import DEFAULT_CPU_THREADS, SAMPLE_RATE, LocalEngine
+from beluga_voice.providers.local.diarization.hints import SpeakerHints
+from beluga_voice.providers.local.diarization.offline import OfflineDiarizer, label_words
+from beluga_voice.providers.local.diarization.regions import fit_to_speech, speech_regions
+from beluga_voice.providers.local.engine import DEFAULT_CPU_THREADS, FILE_BEAM_SIZE, SAMPLE_RATE, LocalEngine
 from beluga_voice.providers.local.executor import ROUTINE
 from beluga_voice.providers.local.languages import LanguagePlan, plan_languages
 from beluga_voice.providers.local.model_files import WhisperModelFiles, inspect_model
@@ -77,6 +81,8 @@ class LocalSTT(STTProvider):
         vad_threshold: float = 0.5,
         use_context: bool = False,
         speaker_threshold: float = DEFAULT_THRESHOLD,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
         max_speakers: int | None = None,
         allow_download: bool = False,
     ) -> None:
@@ -91,6 +97,9 @@ class LocalSTT(STTProvider):
         self._plan: LanguagePlan = plan_languages(files, language_code, identify_language, language_options)
         self._sample_rate = sample_rate
         self.show_speaker_label = show_speaker_label
+        self.speaker_hints = SpeakerHints(num_speakers, min_speakers, max_speakers)
+        if show_speaker_label:  # said now, not after the audio has been read or half streamed
+            require_speaker_model(engine.speaker_model_path if engine is not None else None)
         self.settings = StreamSettings(
             partial_interval=partial_interval,
             end_silence=end_silence,
@@ -100,7 +109,7 @@ class LocalSTT(STTProvider):
             use_context=use_context,
             beam_size=beam_size,
             speaker_threshold=speaker_threshold,
-            max_speakers=max_speakers,
+            max_speakers=self.speaker_hints.online_cap,
         )
 
     @property
@@ -137,39 +146,65 @@ class LocalSTT(STTProvider):
                 yield result
 
     async def transcribe_full(self, audio: AudioInput) -> Transcript:
-        """A whole recording. Without speaker labels: faster-whisper's batch path (VAD, 30 s
-        windows with running context) in one pass. With speaker labels or language identification:
-        the stream's own path fed as fast as it goes, so labels and languages come out exactly as a
-        live stream of the same audio would give them (measured: 1.3-2x the batch time)."""
+        """A whole recording in file mode: see :meth:`transcribe_file`."""
+        return await self.transcribe_file(audio)
+
+    async def transcribe_file(
+        self, audio: AudioInput, *, on_progress: Callable[[float], None] | None = None
+    ) -> Transcript:
+        """A whole recording in file mode: the same words, times and labels on every run.
+
+        Words come from faster-whisper's own batch path (its VAD filter, 30 s windows with running
+        context, beam 5), their times kept inside Silero's speech regions; speakers from the offline
+        diarizer over the whole recording (clustering of every window at once, the speaker hints
+        honoured). Both run at once on the engine's workers; neither reads the clock. Language identification
+        (multilingual models) still takes the stream's path, utterance by utterance.
+        ``on_progress`` gets the seconds transcribed so far, on the event loop.
+        """
         samples = audio_to_samples(_decoded(audio, self._sample_rate))
         duration = samples.size / SAMPLE_RATE
-        if self._plan.fixed is None or self.show_speaker_label:
+        if self._plan.fixed is None:
             return await self._transcribe_by_streaming(samples, duration)
         engine = await self.engine()
-        language, settings = self._plan.fixed, self.settings
-        vad = {
-            "threshold": settings.vad_threshold,
-            "min_silence_duration_ms": round(settings.end_silence * 1000),
-            "speech_pad_ms": round(settings.pre_roll * 1000),
-            "max_speech_duration_s": settings.max_segment,
-        }
-        pieces = await engine.run(
-            lambda: engine.transcribe_long(
-                samples, language=language, vad_parameters=vad, beam_size=settings.beam_size
-            ),
+        language = self._plan.fixed
+        beam = self.settings.beam_size or FILE_BEAM_SIZE
+        loop = asyncio.get_running_loop()
+
+        def progress(seconds: float) -> None:
+            if on_progress is not None:
+                loop.call_soon_threadsafe(on_progress, seconds)
+
+        # The VAD first (a fraction of a second): word times and speakers both keep to its regions.
+        regions = await engine.run(lambda: speech_regions(samples), ROUTINE)
+        words_job = engine.run(
+            lambda: engine.transcribe_file(samples, language=language, beam_size=beam, on_progress=progress),
             ROUTINE,
         )
+        if self.show_speaker_label:
+            hints = self.speaker_hints
+            pieces, segments = await asyncio.gather(
+                words_job,
+                engine.run(
+                    lambda: OfflineDiarizer(engine.speaker_encoder()).diarize(samples, hints, regions),
+                    ROUTINE,
+                ),
+            )
+        else:
+            pieces, segments = await words_job, None
         batch = next(self._batch_ids)
         transcript = Transcript(provider=self.name, duration=duration, language_code=self._plan.locale)
         for index, decoded in enumerate(pieces, start=1):
+            words = fit_to_speech(decoded.words, regions)
+            if segments is not None:
+                words = label_words(words, segments)
             transcript.add(
                 TranscriptResult(
                     result_id=f"local-batch-{batch}-{index}",
                     is_partial=False,
-                    start=round(decoded.words[0].start, 3),
-                    end=round(decoded.words[-1].end, 3),
-                    text=join_words(decoded.words),
-                    words=decoded.words,
+                    start=round(words[0].start, 3),
+                    end=round(words[-1].end, 3),
+                    text=join_words(words),
+                    words=tuple(words),
                     language_code=self._plan.locale,
                 )
             )
