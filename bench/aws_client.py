@@ -120,6 +120,37 @@ def _client_cpu(url: str, seconds: float, streams: int, speed: float | None) -> 
     return {"cpu_per_audio_hour": cpu / audio_hours, "wall": wall, "cpu": cpu, "results": results}
 
 
+def _realtime_cpu(url: str, seconds: float, streams: int, warmup: float = 5.0) -> dict[str, float]:
+    """Client CPU per audio hour at real time: the whole run, and the steady state (connections up,
+    audio flowing: from ``warmup`` s after the start to ``warmup`` s before the end of the audio)."""
+    pcm = _speech(seconds)
+
+    async def run() -> dict[str, float]:
+        marks: list[tuple[float, float]] = []
+
+        async def sample() -> None:
+            await asyncio.sleep(warmup)
+            marks.append((time.process_time(), time.perf_counter()))
+            await asyncio.sleep(max(0.0, seconds - 2 * warmup))
+            marks.append((time.process_time(), time.perf_counter()))
+
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        sampler = asyncio.create_task(sample())
+        results, _ = await _run_streams(url, pcm, streams, 1.0)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        await sampler
+        (c1, w1), (c2, w2) = marks
+        return {
+            "cpu_per_audio_hour": cpu / (seconds * streams / 3600),
+            "steady_per_audio_hour": (c2 - c1) / ((w2 - w1) * streams / 3600),
+            "wall": wall,
+            "cpu": cpu,
+            "results": results,
+        }
+
+    return asyncio.run(run())
+
+
 # --- codec throughput -----------------------------------------------------------------------------
 
 
