@@ -245,9 +245,7 @@ async def test_a_server_that_stops_answering_pings_is_replaced_promptly_losing_n
         run = await run_stream(stt, clip)
     each_word_once(run, reference)
     dead = next(e for e in run.events if e.kind == "disconnected")
-    assert (
-        isinstance(dead.error, StreamTimeoutError) and "neither a WebSocket ping" in dead.error.message
-    )
+    assert isinstance(dead.error, StreamTimeoutError) and "neither a WebSocket ping" in dead.error.message
     reconnected = next(e for e in run.events if e.kind == "reconnected")
     # Noticed within a ping interval + the ping timeout + the close timeout (+ scheduling slack).
     assert reconnected.downtime < 1.0

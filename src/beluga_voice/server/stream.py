@@ -341,6 +341,8 @@ class StreamSession:
                 async with asyncio.timeout(settings.idle_timeout):
                     data = await self.connection.recv()
             except TimeoutError:
+                if self._black_holed:
+                    continue  # a black hole does not hang up either: the client must notice by itself
                 raise bad_request(idle_timeout_message(settings.idle_timeout)) from None
             if isinstance(data, str):
                 raise bad_request(UNEXPECTED_FRAME)

@@ -173,6 +173,12 @@ class _Link:
     idle_close: bool = False
     last_message: float = 0.0
     """When the service last sent anything on this connection (``clock()`` seconds)."""
+    sent_seconds: float = 0.0
+    """Audio sent on this connection: what the service may still be reading when a ping goes out."""
+
+    def ahead(self, now: float) -> float:
+        """Seconds of audio sent beyond real time since the connection opened (a replay, a fast feed)."""
+        return max(0.0, self.sent_seconds - (now - self.opened_at))
 
     @property
     def over(self) -> bool:
@@ -412,7 +418,7 @@ class StreamRunner:
             try:
                 for frame in frames:
                     await ws.send(frame)
-                self._count_sent(sum(map(len, chunks)))
+                self._count_sent(link, sum(map(len, chunks)))
                 if self._audio_done:
                     await ws.send(self._stream.end())
                     self._ended(link)
@@ -447,13 +453,14 @@ class StreamRunner:
         link.finish(stream.closed(link.ws.close_code, link.ws.close_reason or ""))
 
     async def _keepalive(self, link: _Link) -> None:
-        """Liveness: a WebSocket ping every ``ping_interval``; dead when ``ping_timeout`` passes
-        without its pong and without any message from the service.
+        """Liveness: a WebSocket ping every ``ping_interval``; dead when its pong is late and no
+        message came from the service meanwhile.
 
         Never the absence of transcripts: a quiet service, music or a long utterance get no answer
-        for minutes, and the connection is fine. A message counts as proof of life as much as a pong
-        does, because pings travel behind the audio: a service still reading a burst sent ahead of
-        real time (a replay) answers the pong late, but keeps sending results meanwhile.
+        for minutes, and the connection is fine. Pings travel behind the audio, so the pong is owed
+        ``ping_timeout`` after the service could have read, at real-time pace, the audio sent ahead
+        of real time before it (a replay burst, a fast feed); a message counts as proof of life as
+        much as a pong does.
         """
         interval, timeout = self._options.ping_interval, self._options.ping_timeout
         if interval is None:
@@ -463,7 +470,7 @@ class StreamRunner:
             await asyncio.sleep(interval)
             sent_at = self._clock()
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(None if timeout is None else timeout + link.ahead(sent_at)):
                     await (await ws.ping())
                 continue
             except TimeoutError:
@@ -475,8 +482,8 @@ class StreamRunner:
             self._stream.closed(None)  # the connection's state: failed
             link.finish(
                 StreamTimeoutError(
-                    f"the service answered neither a WebSocket ping nor anything else for {timeout:g} s: "
-                    "the connection is dead"
+                    f"the service answered neither a WebSocket ping nor anything else for "
+                    f"{self._clock() - sent_at:.1f} s: the connection is dead"
                 )
             )
             return
@@ -576,7 +583,7 @@ class StreamRunner:
                 await link.ws.send(frame)
             except ConnectionClosed:
                 return  # the receiver reports why; the chunk waits in the replay buffer
-            self._count_sent(len(chunk))
+            self._count_sent(link, len(chunk))
 
     async def _end_audio(self) -> None:
         async with self._lock:
@@ -596,8 +603,10 @@ class StreamRunner:
             return None
         return link
 
-    def _count_sent(self, nbytes: int) -> None:
-        self.stats.sent_seconds += nbytes / self._bytes_per_second
+    def _count_sent(self, link: _Link, nbytes: int) -> None:
+        seconds = nbytes / self._bytes_per_second
+        self.stats.sent_seconds += seconds
+        link.sent_seconds += seconds
 
     # --- silence -------------------------------------------------------------------------------
 
@@ -626,7 +635,7 @@ class StreamRunner:
                         continue
                     with contextlib.suppress(ConnectionClosed):
                         await link.ws.send(self._stream.keepalive(self._silence))
-                        self._count_sent(len(self._silence))
+                        self._count_sent(link, len(self._silence))
                     scheduler.keepalive_sent(now, chunk_seconds)
                     self.stats.keepalive_seconds += chunk_seconds
                     if self._telemetry is not None:
