@@ -38,6 +38,7 @@ from beluga_voice.stt.wordcheck import (
     check_words,
     final_spans,
     final_words,
+    normalize,
     order_violations,
     spoken_words,
     stable_words,
@@ -374,3 +375,20 @@ class CuttingProxy:
             writer.transport.abort()
             up_writer.transport.abort()
             self._tasks.discard(task)
+
+
+def inserted_words(check: WordCheck, fault_free: Sequence[Sequence[Word]]) -> list[Word]:
+    """Inserted words (``WordCheck.inserted``) that no fault-free run of the same audio has either
+    (same text, midpoints within 0.5 s): words the replay made up, not the recogniser's own variance."""
+
+    def middle(word: Word) -> float:
+        return (word.start + word.end) / 2
+
+    heard = [w for run in fault_free for w in run]
+    return [
+        w
+        for w in check.inserted
+        if not any(
+            normalize(h.text) == normalize(w.text) and abs(middle(h) - middle(w)) <= 0.5 for h in heard
+        )
+    ]
