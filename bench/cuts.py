@@ -18,13 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from beluga_voice.server import LocalEngineFactory
-from beluga_voice.stt.wordcheck import WordCheck, order_violations
+from beluga_voice.stt.model import Word
+from beluga_voice.stt.wordcheck import WordCheck, order_violations, stable_words
 from bench.report import table, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # one kit, shared with the tests
 
-from reconnect_kit import CuttingProxy, Run, aws, run_stream, serving, short_conversation  # noqa: E402
+from reconnect_kit import (  # noqa: E402
+    CuttingProxy,
+    Run,
+    aws,
+    inserted_words,
+    run_stream,
+    serving,
+    short_conversation,
+)
 
 DATA = ROOT / ".cache" / "data"
 
@@ -36,6 +45,7 @@ class CutRun:
     check: WordCheck
     cuts: int
     stats: Any
+    inserted: list[Word]
 
 
 async def reference(engine: LocalEngineFactory, pcm: bytes, options: dict[str, Any]) -> Run:
@@ -52,9 +62,9 @@ async def through_cuts(
         return run, proxy.cuts, stt.last_stream_stats
 
 
-def added(check: WordCheck) -> int:
-    """Words the fault-free run has nothing for: inserted ones and duplicates."""
-    return len(check.inserted) + len(check.duplicated)
+def added(r: CutRun) -> int:
+    """Words the fault-free runs have nothing for: inserted in a pause, or delivered twice."""
+    return len(r.inserted) + len(r.check.duplicated)
 
 
 async def main(speed: float, seeds: int) -> None:
@@ -64,21 +74,23 @@ async def main(speed: float, seeds: int) -> None:
     every = (3.0, 8.0)  # cuts every 3-8 s of wall time (of audio at real time)
     options: dict[str, Any] = {"max_speed": speed, "show_speaker_label": True}
     print(f"conversation: {talk.seconds:.1f} s, pace {speed:g}x")
-    ref = await reference(engine, talk.pcm, options)
-    print(f"fault-free: {len(ref.words)} words")
+    fault_free = [(await reference(engine, talk.pcm, options)).words for _ in range(2)]
+    ref_words = stable_words(fault_free)
+    print(f"fault-free: {len(ref_words)} words in both runs")
     runs: list[CutRun] = []
     for seed in range(1, seeds + 1):
         run, cuts, stats = await through_cuts(engine, talk.pcm, seed, every, options)
-        check = run.check(ref.words)
-        runs.append(CutRun(seed, run, check, cuts, stats))
+        check = run.check(ref_words)
+        runs.append(CutRun(seed, run, check, cuts, stats, inserted_words(check, fault_free)))
         print(f"seed {seed}: {cuts} cuts, {check.summary()[:200]}")
     rows = [
         [
             r.seed,
             r.cuts,
             r.check.reference_words,
-            f"{added(r.check)} ({added(r.check) / max(r.check.reference_words, 1):.1%})",
+            f"{added(r)} ({added(r) / max(r.check.reference_words, 1):.1%})",
             len(r.check.lost),
+            f"{r.stats.lost_seconds:.1f} s" if r.stats else "-",
             f"{len(r.check.changed)} ({r.check.changed_ratio:.1%})",
             len(order_violations(r.run.results)),
             f"{r.check.speaker_agreement():.3f}",
@@ -90,10 +102,11 @@ async def main(speed: float, seeds: int) -> None:
         f"`python -m bench.cuts`: a {talk.seconds:.0f} s conversation of real speech (a reader, a card player, "
         "4 s of a phone call; pauses of 0.6-2.5 s) streamed by the AWS provider with speaker labels at "
         f"{speed:g}x real time to `beluga serve` (default local engine) through a TCP proxy on loopback that "
-        "resets every connection after a seeded random 3-8 s. Each run is compared word by word with a "
-        "fault-free run at the same pace (text + time within 0.5 s, `beluga_voice.stt.wordcheck`). **Added**: words "
-        "the fault-free run has nothing for (inserted where it has a pause, or delivered twice); **lost**: reference words with no word at all "
-        "within 1.5 s; **re-decoded**: the audio was answered with other words; **speakers**: share of matched "
+        "resets every connection after a seeded random 3-8 s. Each run is compared word by word with the words "
+        "both of two fault-free runs at the same pace yield (text + time within 0.5 s, `beluga_voice.stt.wordcheck`). "
+        "**Added**: words where neither fault-free run has any word (made up in a pause), or delivered twice; "
+        "**lost**: reference words with no word at all within 1.5 s; **audio lost**: audio that left the replay "
+        "buffer (`replay_seconds`, 30 s) before a final covered it; **re-decoded**: the audio was answered with other words; **speakers**: share of matched "
         "words carrying the fault-free run's label. Targets: <= 1 % added, 0 lost, >= 98 % speakers.\n\n"
         + table(
             [
@@ -102,6 +115,7 @@ async def main(speed: float, seeds: int) -> None:
                 "reference words",
                 "added",
                 "lost",
+                "audio lost (buffer)",
                 "re-decoded",
                 "out of order",
                 "speakers as fault-free",
