@@ -10,8 +10,7 @@ time, see ``beluga_voice.stt.wordcheck``).
 
 Two parts:
 
-* **paced** (``--speed``, default twice real time), with the provider's defaults except pings every
-  second (a black hole is found within 4 s): the figures a live stream sees - downtime per reconnection and how much later the finals
+* **paced** (``--speed``, default twice real time), with the provider's defaults: the figures a live stream sees - downtime per reconnection and how much later the finals
   right after a reconnection arrive than the same finals without faults;
 * **fast** (eight times real time, one run per ``--seeds``), with and without speaker
   samples: words over many faults, and whether speaker labels survive the restarts.
@@ -180,8 +179,6 @@ async def main(rounds: int, speed: float, seeds: int) -> None:
     paced_options: dict[str, Any] = {
         "max_speed": speed,
         "show_speaker_label": True,
-        "ping_interval": 1.0,
-        "ping_timeout": 3.0,
     }
     paced_ref = await reference_run(engine, pcm, **paced_options)
     run, stats, completed = await faulted_run(engine, pcm, seed=7, rate=0.5, after=12.0, **paced_options)
@@ -292,7 +289,7 @@ Words (targets: 0 lost, 0 duplicated):
 
 {table(["run", "ended normally", "faults", "reference words", "lost", "duplicated", "re-decoded", "repeated", "out of order", "speakers: reader + card player", "speakers: phone call"], [word_row(item) for item in everything])}
 
-Latency and cost of reconnection (paced run, {speed:g}x real time, provider defaults with pings every second):
+Latency and cost of reconnection (paced run, {speed:g}x real time, provider defaults):
 
 {table(["", "value"], latency_rows)}
 

@@ -163,7 +163,6 @@ def aws(server: TranscribeServer, **options: Any) -> AWSTranscribeSTT:
     options.setdefault("language_code", "en-US")
     options.setdefault("max_speed", None)
     options.setdefault("drain_timeout", 30.0)  # the shared machine can be slow to finish decoding
-    options.setdefault("ping_timeout", 3.0)  # a stalled server is found within 8 s, a busy one is not blamed
     options.setdefault("endpoint_url", server.endpoint)  # or a proxy in front of it
     return AWSTranscribeSTT(region="us-east-1", **options)
 

@@ -36,7 +36,7 @@ async def assert_one_connection_audio_once(
 ) -> list[str]:
     caplog.set_level(logging.INFO, logger="beluga_voice.server")
     async with serving(engine, partials=False) as server:
-        stt = aws(server, max_speed=speed, ping_timeout=5.0)  # the provider's defaults otherwise
+        stt = aws(server, max_speed=speed)  # the provider's liveness defaults
         run = await run_stream(stt, pcm)
     stats = stt.last_stream_stats
     seconds = len(pcm) / (RATE * 2)

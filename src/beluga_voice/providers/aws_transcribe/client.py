@@ -75,7 +75,7 @@ class ClientOptions:
     """Audio is sent at most this many times faster than real time (``None``: as fast as read)."""
     ping_interval: float | None = 5.0
     """Seconds between WebSocket pings (websockets' own keepalive; ``None``: no pings)."""
-    ping_timeout: float | None = 5.0
+    ping_timeout: float | None = 10.0
     """A ping unanswered this long means the connection is dead (liveness, never result silence)."""
     ssl_context: ssl.SSLContext | None = None
     user_agent: str = "beluga-voice"

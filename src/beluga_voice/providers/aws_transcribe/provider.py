@@ -84,7 +84,7 @@ class AWSTranscribeSTT(STTProvider):
         connect_timeout: float = 10.0,
         drain_timeout: float = 10.0,
         ping_interval: float = 5.0,
-        ping_timeout: float = 5.0,
+        ping_timeout: float = 10.0,
         replay_seconds: float = DEFAULT_REPLAY_SECONDS,
         reconnect: ReconnectPolicy | bool = True,
         idle: IdlePolicy | IdleMode | None = "keepalive",
