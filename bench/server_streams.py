@@ -192,8 +192,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local engine num_workers")
     parser.add_argument("--telemetry-level", type=int, default=400, help="echo streams for the metrics cost")
     parser.add_argument("--telemetry-rounds", type=int, default=3, help="alternating off/on pairs")
+    parser.add_argument("--cpu-levels", default="1,10,100", help="echo streams for the CPU per audio hour")
+    parser.add_argument("--cpu-seconds", type=float, default=60.0, help="audio per stream in those rounds")
+    parser.add_argument("--only-cpu", action="store_true", help="measure only the CPU per audio hour")
     args = parser.parse_args()
     pcm = read_audio(SPEECH).convert(RATE, 1).to_pcm16()
+    if args.only_cpu:
+        write_section(
+            "server_cpu", "beluga serve: CPU per served stream at real time", cpu_per_stream(args, pcm)
+        )
+        return
     sections = []
     rows: list[list[object]] = []
     best: dict[str, int] = {}
@@ -249,6 +257,27 @@ def main() -> None:
     )
     sections.append(telemetry_cost(args.telemetry_level, args.telemetry_rounds, args.seconds, pcm))
     write_section("server_streams", "beluga serve: concurrent streams", "\n\n".join(sections))
+    write_section("server_cpu", "beluga serve: CPU per served stream at real time", cpu_per_stream(args, pcm))
+
+
+def cpu_per_stream(args: argparse.Namespace, pcm: bytes) -> str:
+    """Server CPU-s per audio hour per stream, echo engine, 1/10/100 concurrent real-time streams."""
+    levels = [int(n) for n in args.cpu_levels.split(",")]
+    rows: list[list[object]] = []
+    for streams in levels:
+        (r,) = run_engine("echo", [streams], args.cpu_seconds, pcm)
+        audio_hours = streams * args.cpu_seconds / 3600
+        rows.append([streams, f"{r.cpu / audio_hours:.2f}", f"{p95(r.lags):.2f}", len(r.errors)])
+        print(f"server cpu: {streams} streams {r.cpu / audio_hours:.2f} CPU-s per audio hour", flush=True)
+    return (
+        f"Server process CPU per hour of audio served, per stream, with the echo engine (the protocol path: "
+        f"handshake, event-stream decoding, audio queues, results as the engine makes them - a partial every "
+        f"0.5 s, a final every 2 s - encoded and sent). Each stream sends {args.cpu_seconds:g} s of the pyannote "
+        "call at real time in 100 ms AudioEvents; the clients run in the benchmark's process. Targets: <= 2 "
+        "CPU-s per audio hour for one stream, <= 1 per stream with 100. `python -m bench.server_streams "
+        "--only-cpu`.\n\n"
+        + table(["streams", "server CPU-s per audio hour per stream", "partial lag p95 (s)", "errors"], rows)
+    )
 
 
 def telemetry_cost(level: int, pairs: int, seconds: float, pcm: bytes) -> str:

@@ -91,9 +91,12 @@ class Conversation:
         return self.spans("librivox") + self.spans("cards")
 
 
-def conversation(data_dir: Path, rounds: int = 1, seed: int = 1) -> Conversation:
+def conversation(
+    data_dir: Path, rounds: int = 1, seed: int = 1, call: tuple[float, float] | None = None
+) -> Conversation:
     """Every real utterance of the data set (two speakers on a call, a reader, a card player),
-    shuffled per round, with pauses of 0.6-2.5 s between them."""
+    shuffled per round, with pauses of 0.6-2.5 s between them; ``call`` keeps only that span
+    (seconds) of the phone call."""
     names = [LIBRIVOX.format(n) for n in ("0870", "0880", "0890", "0920", "0930")]
     names += [f"cards/00{n}.wav" for n in range(1, 6)] + ["pyannote/sample.wav"]
     rng = np.random.default_rng(seed)
@@ -103,11 +106,18 @@ def conversation(data_dir: Path, rounds: int = 1, seed: int = 1) -> Conversation
     for _ in range(rounds):
         for index in rng.permutation(len(names)):
             samples = speech(data_dir, names[index])
+            if call is not None and names[index].startswith("pyannote"):
+                samples = samples[round(call[0] * RATE) : round(call[1] * RATE)]
             pause = round(float(rng.uniform(0.6, 2.5)), 2)
             placed.append((names[index], at, at + len(samples) / RATE))
             at += len(samples) / RATE + pause
             pieces += [samples, pause]
     return Conversation(stitch(pieces), tuple(placed))
+
+
+def short_conversation(data_dir: Path, seed: int = 1) -> Conversation:
+    """About 52 s: the reader, the card player and 4 s of the phone call, shuffled, with pauses."""
+    return conversation(data_dir, seed=seed, call=(6.5, 10.5))
 
 
 class ContextFreeEngine:
@@ -153,7 +163,8 @@ def aws(server: TranscribeServer, **options: Any) -> AWSTranscribeSTT:
     options.setdefault("language_code", "en-US")
     options.setdefault("max_speed", None)
     options.setdefault("drain_timeout", 30.0)  # the shared machine can be slow to finish decoding
-    return AWSTranscribeSTT(region="us-east-1", endpoint_url=server.endpoint, **options)
+    options.setdefault("endpoint_url", server.endpoint)  # or a proxy in front of it
+    return AWSTranscribeSTT(region="us-east-1", **options)
 
 
 @dataclass
@@ -234,7 +245,7 @@ OPENING = (
     StreamFaults(refuse_status=503),
     exception("InternalFailureException", 1.0),
     StreamFaults(refuse_status=429),
-    StreamFaults(result_delay=4.0),  # results held back: the watchdog replaces the connection
+    StreamFaults(stall_after=1.0),  # a black hole: the unanswered ping replaces the connection
     exception("ServiceUnavailableException", 1.2),
     StreamFaults(refuse_status=500),
     exception("LimitExceededException", 0.8),
@@ -280,3 +291,97 @@ def faults_survived(run: Run) -> Counter[str]:
                 kinds[f"refused {name}"] += 1
         previous = event.kind
     return kinds
+
+
+def music_like_noise(seconds: float, seed: int = 0) -> bytes:
+    """s16le PCM that is loud (about -20 dBFS, far above -45) but no speech: band-limited noise under
+    chords that change every half second, with a beat. Deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * RATE)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1 / RATE)
+    spectrum[(freqs < 300) | (freqs > 4000)] = 0  # band-limited hiss
+    hiss = np.fft.irfft(spectrum, n)
+    hiss /= np.abs(hiss).max()
+    t = np.arange(n) / RATE
+    scale = 220.0 * 2 ** (np.array([0, 2, 4, 5, 7, 9, 11, 12]) / 12)
+    chords = rng.integers(0, len(scale), size=(int(seconds * 2) + 1, 3))
+    step = np.minimum((t * 2).astype(int), len(chords) - 1)
+    tones = sum(np.sin(2 * np.pi * scale[chords[step, k]] * t) for k in range(3)) / 3
+    beat = 0.6 + 0.4 * (np.sin(2 * np.pi * 2 * t) > 0)
+    mix = (0.25 * hiss + 0.35 * tones * beat).astype(np.float32)
+    return Audio(mix[:, None], RATE).to_pcm16()
+
+
+class CuttingProxy:
+    """A TCP proxy on 127.0.0.1 that cuts every connection through it (both sides reset, no close
+    frame) after a seeded random 3-8 s: what a flaky network does to a long stream."""
+
+    def __init__(self, upstream_port: int, every: tuple[float, float] = (3.0, 8.0), seed: int = 0) -> None:
+        self.upstream_port = upstream_port
+        self.every = every
+        self.rng = np.random.default_rng(seed)
+        self.cuts = 0
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def endpoint(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> CuttingProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        cut_after = float(self.rng.uniform(*self.every))
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+
+        pipes = [
+            asyncio.create_task(pipe(reader, up_writer)),
+            asyncio.create_task(pipe(up_reader, writer)),
+        ]
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            done, _ = await asyncio.wait(pipes, timeout=cut_after, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                self.cuts += 1
+        finally:
+            for p in pipes:
+                p.cancel()
+            writer.transport.abort()
+            up_writer.transport.abort()
+            self._tasks.discard(task)
+
+
+def inserted_words(check: WordCheck, fault_free: Sequence[Sequence[Word]]) -> list[Word]:
+    """Inserted words (``WordCheck.inserted``) where no fault-free run of the same audio has any word
+    (midpoints within 0.5 s): words made up in a pause ("5 5."), not the recogniser choosing other
+    words for speech that every run hears."""
+
+    def middle(word: Word) -> float:
+        return (word.start + word.end) / 2
+
+    heard = sorted(middle(w) for run in fault_free for w in run)
+    return [w for w in check.inserted if not any(abs(h - middle(w)) <= 0.5 for h in heard)]

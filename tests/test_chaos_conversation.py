@@ -1,6 +1,6 @@
 """Chaos: a multi-minute conversation of real speech streamed through `beluga serve` while it injects
 seeded faults of every kind - dropped connections, service exceptions, refused upgrades, delayed
-results (the watchdog), expired signatures. Every word the same audio yields without faults must
+results, black-holed connections (pings unanswered), expired signatures. Every word the same audio yields without faults must
 arrive exactly once (text + time, see beluga_voice.stt.wordcheck), on a monotonic timeline, with
 consistent speaker labels, and the stream must end normally."""
 
@@ -33,13 +33,18 @@ from reconnect_kit import (
 pytestmark = pytest.mark.model
 
 SEED = 65
-CHAOS = ReconnectPolicy(max_attempts=20, base_delay=0.05, max_delay=1.0, watchdog_timeout=1.5)
+CHAOS = ReconnectPolicy(max_attempts=20, max_outage=120.0, base_delay=0.05, max_delay=1.0)
+PINGS: dict[str, Any] = {"ping_interval": 0.5, "ping_timeout": 3.0}
+"""A black hole is found 3.5 s after the server could have read what was sent ahead of real time."""
 SPEAKERS_AGREE_AT_LEAST = 0.9
 CHANGED_AT_MOST = 0.08
 """Share of words a fresh recogniser session may decode differently (see beluga_voice.stt.wordcheck)."""
-# Fed as fast as the server takes it, the whole conversation can be in flight at once: the replay
-# buffer must hold it (at real time the default 30 s is ample, see the soak below).
-FAST_FEED: dict[str, Any] = {"max_speed": None, "replay_seconds": 300.0, "show_speaker_label": True}
+# Fed ahead of real time, much of the conversation can be in flight at once: the replay buffer must
+# hold it (at real time the default 30 s is ample, see the soak below).
+# Eight times real time: a dead connection is noticed once the service could have read what was sent
+# ahead of real time before the ping (pings travel behind the audio), so an unpaced flood would hide a
+# black hole for as long as the audio lasts.
+FAST_FEED: dict[str, Any] = {"max_speed": 8.0, "replay_seconds": 300.0, "show_speaker_label": True}
 
 
 def around(run: Run, words: list[Word]) -> str:
@@ -88,7 +93,7 @@ async def test_a_conversation_survives_many_seeded_faults_of_every_kind(
     reference = await stable_reference(engine, talk.pcm, **FAST_FEED)
     plan = ScheduledFaults(seed=SEED, random_rate=0.8, random_max_after=3.0, streams=12)
     async with serving(engine, faults=plan, clock=ExpiringClock(3, 8)) as server:
-        stt = aws(server, reconnect=CHAOS, idle=IdlePolicy(after=0.5, interval=1.0), **FAST_FEED)
+        stt = aws(server, reconnect=CHAOS, idle=IdlePolicy(after=0.5, interval=1.0), **PINGS, **FAST_FEED)
         run = await run_stream(stt, talk.pcm)
     faults = assert_survived(run, reference, talk, min_faults=15)
     connection_faults = {
@@ -97,7 +102,7 @@ async def test_a_conversation_survives_many_seeded_faults_of_every_kind(
         "ServiceUnavailableException",
         "LimitExceededException",
         "CredentialsError",  # signature expired
-        "StreamTimeoutError",  # results withheld: the watchdog
+        "StreamTimeoutError",  # a black hole: a ping unanswered
     }
     refused = {f"refused {name}" for name in ("ServiceUnavailableException", "LimitExceededException")}
     assert connection_faults | refused <= set(faults), faults
@@ -110,7 +115,7 @@ async def test_soak_real_time_conversation_with_default_settings(
     engine: ContextFreeEngine, data_dir: Path
 ) -> None:
     """Four minutes of conversation at four times real time with the default replay buffer and backoff
-    (a 3 s watchdog), pauses in the application's audio longer than the server's idle timeout, every
+    (pings every second), pauses in the application's audio longer than the server's idle timeout, every
     kind of fault and then a fault on most connections."""
     talk = conversation(data_dir, rounds=3, seed=2)
     paced: dict[str, Any] = {"max_speed": 4.0, "show_speaker_label": True}
@@ -122,7 +127,7 @@ async def test_soak_real_time_conversation_with_default_settings(
         seed=SEED + 1, random_rate=0.6, random_max_after=10.0, streams=20, opening=OPENING * 2
     )
     async with serving(engine, faults=plan, clock=ExpiringClock(4), idle_timeout=2.0) as server:
-        stt = aws(server, reconnect=ReconnectPolicy(watchdog_timeout=3.0), **paced)
+        stt = aws(server, ping_interval=1.0, **paced)
         run = await run_stream(stt, talk.pcm, stalls=stalls)
     assert_survived(run, reference, talk, min_faults=12)
     stats = stt.last_stream_stats

@@ -126,3 +126,11 @@ def test_audio_answered_by_an_empty_final_is_changed_not_lost() -> None:
     check = check_words(reference, [], heard=final_spans([empty]))
     assert check.ok and [w.text for w in check.changed] == ["five"]
     assert not check_words(reference, [], heard=final_spans([])).ok
+
+
+def test_a_re_decoding_is_not_an_insertion_but_words_in_a_pause_are() -> None:
+    # "young" re-decoded as "yang" stands in for it; "5 5" where the reference has a pause is new.
+    candidate = [*REFERENCE[:5], Word("yang", 5.05, 5.3), REFERENCE[6], *said(("5", 8.0), ("5", 8.3))]
+    check = check_words(REFERENCE, candidate)
+    assert [w.text for w in check.added] == ["yang", "5", "5"]
+    assert [w.text for w in check.inserted] == ["5", "5"]

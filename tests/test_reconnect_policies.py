@@ -1,12 +1,11 @@
 """The decisions behind reconnection, sans-I/O: backoff with full jitter, the outage budget, the
-idle schedule (keep-alive or lazy close), the result watchdog, and the options' checks."""
+idle schedule (keep-alive or lazy close), the drain watch, and the options' checks."""
 
 from __future__ import annotations
 
 import random
 import statistics
 
-import numpy as np
 import pytest
 
 from beluga_voice.errors import (
@@ -18,7 +17,7 @@ from beluga_voice.errors import (
 )
 from beluga_voice.providers.aws_transcribe import AWSTranscribeSTT, IdlePolicy, ReconnectPolicy
 from beluga_voice.providers.aws_transcribe.backoff import Backoff, Outage
-from beluga_voice.providers.aws_transcribe.keepalive import IdleScheduler, ResultWatchdog, is_speech
+from beluga_voice.providers.aws_transcribe.keepalive import DrainWatch, IdleScheduler
 
 CREDENTIALS = ("AKIDEXAMPLEPOLICY001", "policy/test/secret/000000000000000000")
 
@@ -91,47 +90,19 @@ def test_lazy_mode_closes_after_the_idle_time_and_then_waits_for_audio() -> None
     assert scheduler.next_action(40.0)[0] == "wait" and scheduler.next_action(41.0)[0] == "close"
 
 
-def test_the_watchdog_waits_for_speech_and_forgives_silence() -> None:
-    watchdog = ResultWatchdog(timeout=2.0, drain_timeout=5.0)
-    watchdog.audio(0.0, speech=False)
-    assert watchdog.deadline() is None and watchdog.check(100.0) is None  # silence owes no answer
-    watchdog.audio(1.0, speech=True)
-    watchdog.audio(2.0, speech=True)  # the clock runs from the first unanswered speech
-    assert watchdog.deadline() == 3.0 and watchdog.check(2.9) is None
-    error = watchdog.check(3.0)
-    assert isinstance(error, StreamTimeoutError) and error.retryable and "stuck" in error.message
-    assert watchdog.stalled
-    watchdog.message(2.5)
-    assert watchdog.deadline() is None
+def test_while_audio_flows_no_amount_of_result_silence_is_a_stall() -> None:
+    watch = DrainWatch(drain_timeout=5.0)
+    assert watch.deadline() is None and watch.check(10_000.0) is None  # liveness is the pings' job
 
 
-def test_after_the_end_of_audio_the_watchdog_bounds_the_drain() -> None:
-    watchdog = ResultWatchdog(timeout=None, drain_timeout=5.0)
-    watchdog.audio(0.0, speech=True)
-    assert watchdog.deadline() is None  # disabled for speech
-    watchdog.ended(10.0)
-    watchdog.message(12.0)  # results still coming: the service is working
-    assert watchdog.deadline() == 17.0
-    error = watchdog.check(17.0)
-    assert isinstance(error, StreamTimeoutError) and "after the end of the audio" in error.message
-    assert not watchdog.stalled
-
-
-def test_speech_that_gets_no_answer_is_a_stall_even_after_the_end_of_audio() -> None:
-    # A reconnection after the audio ended replays speech and ends at once: a stuck connection
-    # must still be noticed by the speech rule, not only after the (longer) drain timeout.
-    watchdog = ResultWatchdog(timeout=1.5, drain_timeout=30.0)
-    watchdog.audio(0.0, speech=True)
-    watchdog.ended(0.0)
-    assert watchdog.deadline() == 1.5 and watchdog.check(1.5) is not None and watchdog.stalled
-
-
-def test_speech_is_told_from_silence_and_room_noise() -> None:
-    rng = np.random.default_rng(0)
-    tone = (np.sin(np.arange(1600) / 5) * 6000).astype("<i2").tobytes()  # about -18 dBFS
-    hiss = (rng.normal(0, 30, 1600)).astype("<i2").tobytes()  # about -60 dBFS
-    assert is_speech(tone, -45.0)
-    assert not is_speech(hiss, -45.0) and not is_speech(bytes(3200), -45.0) and not is_speech(b"", -45.0)
+def test_after_the_end_of_audio_the_drain_is_bounded() -> None:
+    watch = DrainWatch(drain_timeout=5.0)
+    watch.ended(10.0)
+    watch.message(12.0)  # results still coming: the service is working
+    assert watch.deadline() == 17.0 and watch.check(16.9) is None
+    error = watch.check(17.0)
+    assert isinstance(error, StreamTimeoutError) and error.retryable
+    assert "after the end of the audio" in error.message
 
 
 @pytest.mark.parametrize(
@@ -140,7 +111,6 @@ def test_speech_is_told_from_silence_and_room_noise() -> None:
         ({"max_attempts": 0}, "max_attempts"),
         ({"max_outage": 0}, "max_outage"),
         ({"base_delay": 9.0}, "base_delay"),
-        ({"watchdog_timeout": 0}, "watchdog_timeout"),
         ({"overlap_seconds": -1}, "overlap_seconds"),
     ],
 )
@@ -164,3 +134,9 @@ def test_provider_options_name_the_accepted_values() -> None:
     stt = AWSTranscribeSTT(credentials=CREDENTIALS, reconnect=False, idle="lazy")
     assert not stt.reconnect_policy.enabled and stt.idle_policy is not None and stt.idle_policy.mode == "lazy"
     assert AWSTranscribeSTT(credentials=CREDENTIALS).idle_policy == IdlePolicy()  # keep-alive by default
+
+
+@pytest.mark.parametrize("name", ["ping_interval", "ping_timeout"])
+def test_ping_settings_must_be_positive(name: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"{name}=0 must be positive"):
+        AWSTranscribeSTT(credentials=CREDENTIALS, **{name: 0})  # type: ignore[arg-type]

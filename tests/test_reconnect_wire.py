@@ -185,9 +185,9 @@ async def test_a_service_that_only_repeats_replayed_results_is_given_up(speech: 
     got: list[TranscriptResult] = []
     async with FakeTranscribe(flapping) as fake:
         with pytest.raises(ServiceError):
-            async for result in aws(fake, reconnect=ReconnectPolicy(max_attempts=3, base_delay=0.01)).stream(
-                [speech]
-            ):
+            # With an overlap the replay starts before "before": each new connection only repeats it.
+            policy = ReconnectPolicy(max_attempts=3, base_delay=0.01, overlap_seconds=1.0)
+            async for result in aws(fake, reconnect=policy).stream([speech]):
                 got.append(result)
     # The first connection made progress; the next three only repeated it: one outage, three attempts.
     assert fake.attempts == 4 and [r.text for r in got] == ["before"]

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.eventstream import EventStreamBuffer
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from beluga_voice.providers.aws_transcribe.eventstream import encode_message
@@ -535,18 +536,55 @@ async def test_delay_fault_holds_results_back() -> None:
     assert waited >= 1.0
 
 
+async def unanswered_ping(ws: ClientConnection, wait: float = 1.0) -> bool:
+    """Whether a ping to the server goes without a pong for ``wait`` seconds."""
+    pong = await ws.ping()
+    try:
+        await asyncio.wait_for(pong, wait)
+    except TimeoutError:
+        return True
+    return False
+
+
+async def test_a_stalled_stream_answers_no_ping_and_sends_nothing() -> None:
+    stalling = config(faults=FaultPlan(stall_after=0.3), idle_timeout=10.0)
+    async with serve_in_background(stalling) as server, open_stream(signed(server), ping_interval=None) as ws:
+        assert not await unanswered_ping(ws)  # alive before the stall
+        await asyncio.sleep(0.5)
+        for _ in range(10):
+            await ws.send(audio_event(CHUNK))  # a second of audio: the echo engine would answer it
+        assert await unanswered_ping(ws)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 1.0)
+        ws.transport.abort()
+
+
+async def test_with_partials_off_only_finals_are_sent() -> None:
+    async with serve_in_background(config(partials=False)) as server:
+        quiet = await stream_audio(signed(server), 5.0)
+    async with serve_in_background(config()) as server:
+        usual = await stream_audio(signed(server), 5.0)
+    assert any(r.is_partial for r in usual.results)
+    assert quiet.results and all(r.is_final for r in quiet.results)
+    assert quiet.text == usual.text and len(quiet.finals) == len(usual.finals) >= 2
+
+
 async def test_random_faults_from_a_seed_hit_the_streams_the_plan_says() -> None:
     plan = FaultPlan(seed=11, random_rate=1.0, random_max_after=1.0)
-    async with serve_in_background(config(faults=plan)) as server:
-        for number in range(4):
+    async with serve_in_background(config(faults=plan, idle_timeout=10.0)) as server:
+        for number in range(5):
             expected = plan.for_stream(number)
             try:
-                async with open_stream(signed(server)) as ws:
+                async with open_stream(signed(server), ping_interval=None) as ws:
                     with contextlib.suppress(ConnectionClosed):
                         for _ in range(20):  # 2 s at real time: every fault has the time to happen
                             await ws.send(audio_event(CHUNK))
                             await asyncio.sleep(0.1)
                         await ws.send(end_of_stream())
+                    if expected.stall_after is not None:
+                        assert await unanswered_ping(ws)
+                        ws.transport.abort()
+                        continue
                     reply = await read_reply(ws)
             except InvalidStatus as refused:
                 assert refused.response.status_code == expected.refuse_status

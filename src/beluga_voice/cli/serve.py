@@ -30,6 +30,7 @@ EXAMPLES = """examples:
   beluga serve --no-auth --engine echo           # open, protocol path only (no model)
   beluga serve --credentials-file ~/.aws/credentials --certfile cert.pem --keyfile key.pem
   beluga serve --no-auth --fault-drop-after 20 --fault-streams 1   # first stream loses its TCP link at 20 s
+  beluga serve --no-auth --partials off          # answer only at the end of each utterance, like a quiet service
   beluga serve --metrics-port 9464 --log-json    # /healthz and /metrics on :9464, one JSON object per log line
 """
 
@@ -101,6 +102,13 @@ def add_parser(subparsers: Any) -> None:
     )
 
     engine.add_argument(
+        "--partials",
+        choices=("on", "off"),
+        default="on",
+        help="send partial results (default on); off answers only at the end of each utterance, "
+        "as a quiet service may",
+    )
+    engine.add_argument(
         "--vocabulary-filter",
         action="append",
         default=[],
@@ -128,6 +136,12 @@ def add_parser(subparsers: Any) -> None:
 
     faults = parser.add_argument_group("fault injection (off unless asked)")
     faults.add_argument("--fault-drop-after", type=float, metavar="S", help="drop TCP without a close frame")
+    faults.add_argument(
+        "--fault-stall-after",
+        type=float,
+        metavar="S",
+        help="stop answering after S s: nothing read, no pongs, no results (a black-holed connection)",
+    )
     faults.add_argument(
         "--fault-exception", metavar="NAME", help="exception to send (with --fault-exception-after)"
     )
@@ -178,6 +192,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise UsageError("--fault-exception needs --fault-exception-after S")
     plan = FaultPlan(
         drop_after=args.fault_drop_after,
+        stall_after=args.fault_stall_after,
         exception_after=args.fault_exception_after,
         exception_name=args.fault_exception or "InternalFailureException",
         exception_message=args.fault_exception_message,
@@ -204,6 +219,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         faults=plan,
         vocabulary_filters=dict(parse_filter_option(option) for option in args.vocabulary_filter),
         engine=_engine(args),
+        partials=args.partials == "on",
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port,
     )

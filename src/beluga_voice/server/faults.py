@@ -21,11 +21,14 @@ class StreamFaults:
     exception: StreamException | None = None
     result_delay: float = 0.0
     refuse_status: int | None = None
+    stall_after: float | None = None
+    """Stop answering after this many seconds: no reading, no pongs, no results (a black hole)."""
 
     @property
     def any(self) -> bool:
         return (
             self.drop_after is not None
+            or self.stall_after is not None
             or self.exception is not None
             or self.result_delay > 0
             or self.refuse_status is not None
@@ -37,6 +40,8 @@ class StreamFaults:
             parts.append(f"refuse={self.refuse_status}")
         if self.drop_after is not None:
             parts.append(f"drop@{self.drop_after:g}s")
+        if self.stall_after is not None:
+            parts.append(f"stall@{self.stall_after:g}s")
         if self.exception is not None:
             parts.append(f"{self.exception.name}@{self.exception_after or 0:g}s")
         if self.result_delay > 0:
@@ -48,8 +53,8 @@ class StreamFaults:
 class FaultPlan:
     """Which faults to inject, and into which streams.
 
-    Fixed faults (``drop_after``, ``exception_after``/``exception_name``, ``result_delay``,
-    ``refuse_status``) hit every stream, or only the first ``streams`` of them. With ``seed``, each
+    Fixed faults (``drop_after``, ``stall_after``, ``exception_after``/``exception_name``,
+    ``result_delay``, ``refuse_status``) hit every stream, or only the first ``streams`` of them. With ``seed``, each
     stream instead draws one fault at random (with probability ``random_rate``), reproducibly:
     stream number n always meets the same fault for the same seed.
     """
@@ -60,13 +65,14 @@ class FaultPlan:
     exception_message: str | None = None
     result_delay: float = 0.0
     refuse_status: int | None = None
+    stall_after: float | None = None
     streams: int | None = None
     seed: int | None = None
     random_rate: float = 0.5
     random_max_after: float = 10.0
 
     def __post_init__(self) -> None:
-        for name in ("drop_after", "exception_after", "streams"):
+        for name in ("drop_after", "stall_after", "exception_after", "streams"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigurationError(f"fault {name} must not be negative, got {value}")
@@ -104,6 +110,7 @@ class FaultPlan:
             exception=exception,
             result_delay=self.result_delay,
             refuse_status=self.refuse_status,
+            stall_after=self.stall_after,
         )
 
     def _random(self, number: int) -> StreamFaults:
@@ -111,9 +118,11 @@ class FaultPlan:
         if rng.random() >= self.random_rate:
             return StreamFaults()
         after = round(rng.uniform(0.5, self.random_max_after), 3)
-        match rng.choice(("drop", "exception", "delay", "refuse")):
+        match rng.choice(("drop", "exception", "delay", "refuse", "stall")):
             case "drop":
                 return StreamFaults(drop_after=after)
+            case "stall":
+                return StreamFaults(stall_after=after)
             case "exception":
                 return StreamFaults(
                     exception_after=after, exception=StreamException.named(rng.choice(RANDOM_EXCEPTIONS))

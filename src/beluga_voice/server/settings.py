@@ -57,6 +57,8 @@ class ServerConfig:
     faults: FaultPlan = field(default_factory=FaultPlan)
     vocabulary_filters: Mapping[str, frozenset[str]] = field(default_factory=dict)
     engine: EngineFactory | None = None
+    partials: bool = True
+    """``False``: only final results are sent, as a quiet service does (partials are optional)."""
     clock: Callable[[], datetime] = utc_now
     metrics_host: str = DEFAULT_HOST
     metrics_port: int | None = None

@@ -151,6 +151,7 @@ class StreamSession:
         self._finished = asyncio.Event()
         self._client_gone = False
         self._dropped = False
+        self._black_holed = False  # the stall fault: nothing read, answered or sent any more
         self._stalled = False
         self._outbox = _Outbox(OUTBOX_FRAMES)
         self._engines_left = 0
@@ -244,9 +245,11 @@ class StreamSession:
             await self._close(sender)
 
     async def _close(self, sender: asyncio.Task[None]) -> None:
-        if self._dropped or self._client_gone:
+        if self._dropped or self._client_gone or self._black_holed:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+            if self._black_holed:
+                self.connection.transport.abort()
             return
         if self._failure is not None:
             self.outcome = str(self._failure)
@@ -266,7 +269,7 @@ class StreamSession:
         loop = asyncio.get_running_loop()
         while True:
             frame, ready_at = await self._outbox.get()
-            if frame is None:
+            if frame is None or self._black_holed:
                 return
             delay = ready_at - loop.time()
             if delay > 0:
@@ -291,8 +294,11 @@ class StreamSession:
             while (chunk := await queue.get()) is not None:
                 yield chunk
 
+        partials = self.settings.partials
         try:
             async for result in provider.stream(audio()):
+                if result.is_partial and not partials:
+                    continue  # a quiet service: only the end of each utterance is answered
                 shaped = shaper.shape(result)
                 frame = transcript_event(transcript_event_payload([shaped]))
                 await self._outbox.put(frame, loop.time() + delay)
@@ -346,6 +352,8 @@ class StreamSession:
                 async with asyncio.timeout(settings.idle_timeout):
                     data = await self.connection.recv()
             except TimeoutError:
+                if self._black_holed:
+                    continue  # a black hole does not hang up either: the client must notice by itself
                 raise bad_request(idle_timeout_message(settings.idle_timeout)) from None
             if isinstance(data, str):
                 raise bad_request(UNEXPECTED_FRAME)
@@ -428,6 +436,8 @@ class StreamSession:
         events: list[tuple[float, str]] = [(self.settings.max_stream_seconds, "limit")]
         if faults.drop_after is not None:
             events.append((faults.drop_after, "drop"))
+        if faults.stall_after is not None:
+            events.append((faults.stall_after, "stall"))
         if faults.exception is not None:
             events.append((faults.exception_after or 0.0, "exception"))
         for at, kind in sorted(events):
@@ -436,6 +446,12 @@ class StreamSession:
                 self.terminate(stream_too_long(self.settings.max_stream_seconds))
             elif kind == "exception" and faults.exception is not None:
                 self.terminate(faults.exception)
+            elif kind == "stall":
+                # A black hole: nothing more is read (so pings go unanswered) or sent; the client must
+                # find out from its keepalive. The stream ends at the idle timeout or shutdown.
+                self._black_holed = True
+                self.outcome = f"fault: stopped answering after {faults.stall_after:g} s"
+                self.connection.transport.pause_reading()
             elif kind == "drop":
                 self._dropped = True
                 self.outcome = f"fault: connection dropped after {faults.drop_after:g} s"
@@ -471,7 +487,7 @@ class StreamSession:
         """How the stream failed, as the typed error a client meets (so ``error.type`` matches)."""
         if self._failure is not None:
             return error_for_exception(self._failure.name, self._failure.message)
-        if self._dropped:
+        if self._dropped or self._black_holed:
             return StreamConnectionError(self.outcome)
         if self._stalled:
             return StreamTimeoutError("the client stopped reading results")

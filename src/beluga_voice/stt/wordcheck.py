@@ -20,7 +20,8 @@ reconnection may carry slightly different times; identity is therefore *text + t
   same text is **duplicated** - unless every such twin is in the same result, which makes it a
   recogniser's own repetition (**repeated**): a stream never adds words to a result, so the
   duplicates a stream makes are whole results delivered again; any other unpaired candidate is
-  **added**.
+  **added**; an added word that does not stand in for a changed reference word (within the slot) is
+  **inserted**: a word the reference has nothing for at all.
 
 Why "changed" is not "lost": a recogniser that hears replayed audio on a fresh session (its own
 segmentation, voice-activity state and running context start again) does not always choose the same
@@ -163,6 +164,23 @@ class WordCheck:
     @property
     def changed_ratio(self) -> float:
         return len(self.changed) / self.reference_words if self.reference_words else 0.0
+
+    @property
+    def inserted(self) -> tuple[Word, ...]:
+        """Added words that do not stand in for a changed reference word: words the fault-free run
+        has nothing for at all ("5 5." in a pause), as opposed to a re-decoding ("it is" heard as
+        "neither does"). Each changed reference word absorbs at most one added word within
+        ``DEFAULT_SLOT`` seconds of its middle (nearest first)."""
+        free = sorted(_middle(w) for w in self.changed)
+        out: list[Word] = []
+        for word in sorted(self.added, key=_middle):
+            middle = _middle(word)
+            nearest = min(range(len(free)), key=lambda i: abs(free[i] - middle), default=None)
+            if nearest is not None and abs(free[nearest] - middle) <= DEFAULT_SLOT:
+                free.pop(nearest)
+            else:
+                out.append(word)
+        return tuple(out)
 
     def speaker_agreement(self, within: Sequence[tuple[float, float]] | None = None) -> float:
         """Share of paired, labelled words whose speaker follows the dominant label mapping.

@@ -15,14 +15,23 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    MutableMapping,
+)
 from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from beluga_voice.audio.chunker import rechunk
+from beluga_voice.audio.chunker import Chunker, rechunk
 from beluga_voice.audio.pacer import paced
 from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
 from beluga_voice.errors import (
@@ -32,7 +41,7 @@ from beluga_voice.errors import (
     StreamTimeoutError,
 )
 from beluga_voice.providers.aws_transcribe.backoff import Backoff, Outage
-from beluga_voice.providers.aws_transcribe.keepalive import IdleScheduler, ResultWatchdog, is_speech
+from beluga_voice.providers.aws_transcribe.keepalive import DrainWatch, IdleScheduler
 from beluga_voice.providers.aws_transcribe.messages import error_for_upgrade
 from beluga_voice.providers.aws_transcribe.protocol import MAX_INCOMING_MESSAGE, TranscribeStream
 from beluga_voice.providers.aws_transcribe.redaction import redact
@@ -48,6 +57,12 @@ from beluga_voice.telemetry.stream import StreamTelemetry
 
 logger = logging.getLogger("beluga_voice.aws")
 
+CLOSE_TIMEOUT = 1.0
+"""How long a close handshake may take before the socket is dropped (a live peer answers in ms)."""
+PACE_TICK = 0.2
+"""Recorded audio paced to real time leaves in bursts of two 100 ms chunks every 200 ms: half the
+wake-ups of one per chunk, and never ahead of real time (live audio is never held back at all)."""
+
 
 @dataclass(frozen=True)
 class ClientOptions:
@@ -58,8 +73,10 @@ class ClientOptions:
     """After the end of audio: give up if the service sends nothing for this long before closing."""
     max_speed: float | None = 1.0
     """Audio is sent at most this many times faster than real time (``None``: as fast as read)."""
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
+    ping_interval: float | None = 5.0
+    """Seconds between WebSocket pings (websockets' own keepalive; ``None``: no pings)."""
+    ping_timeout: float | None = 10.0
+    """A ping unanswered this long means the connection is dead (liveness, never result silence)."""
     ssl_context: ssl.SSLContext | None = None
     user_agent: str = "beluga-voice"
 
@@ -98,9 +115,8 @@ async def open_connection(url: str, options: ClientOptions) -> tuple[ClientConne
         ws = await connect(
             url,
             open_timeout=options.connect_timeout,
-            ping_interval=options.ping_interval,
-            ping_timeout=options.ping_timeout,
-            close_timeout=2.0,
+            ping_interval=None,  # liveness is StreamRunner._keepalive: pings, and messages as proof of life
+            close_timeout=CLOSE_TIMEOUT,
             compression=None,  # the service does not negotiate it; saves CPU on audio
             max_size=MAX_INCOMING_MESSAGE,
             user_agent_header=options.user_agent,
@@ -141,9 +157,6 @@ async def open_connection(url: str, options: ClientOptions) -> tuple[ClientConne
 OpenUrl = Callable[[int], Awaitable[str]]
 """Presigns the URL of connection number ``n`` (1-based) from freshly resolved credentials."""
 
-WATCH_POLL = 1.0
-"""Longest sleep of a connection's watchdog while nothing is pending (one wake-up a second)."""
-
 
 @dataclass(eq=False)
 class _Link:
@@ -153,11 +166,19 @@ class _Link:
     ws: ClientConnection
     info: ConnectionInfo
     opened_at: float
-    watchdog: ResultWatchdog
+    drain: DrainWatch
     outcome: asyncio.Future[BelugaError | None]
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     end_sent: bool = False
     idle_close: bool = False
+    last_message: float = 0.0
+    """When the service last sent anything on this connection (``clock()`` seconds)."""
+    sent_seconds: float = 0.0
+    """Audio sent on this connection: what the service may still be reading when a ping goes out."""
+
+    def ahead(self, now: float) -> float:
+        """Seconds of audio sent beyond real time since the connection opened (a replay, a fast feed)."""
+        return max(0.0, self.sent_seconds - (now - self.opened_at))
 
     @property
     def over(self) -> bool:
@@ -188,7 +209,7 @@ class StreamRunner:
     Tasks: a supervisor (opens connections, waits for each to end, reconnects with backoff or
     gives up), a sender (audio source -> chunks -> the live connection, or the replay buffer while
     there is none), an idle loop (keep-alive silence or a lazy close), and per connection a receiver
-    and a watchdog. One lock orders everything that writes to a socket, so a new connection's replay
+    and, after the end of the audio, a drain watch. One lock orders everything that writes to a socket, so a new connection's replay
     and the next live chunk can neither interleave nor repeat. The consumer (:meth:`results`) only
     reads the queue, so a slow application never delays a reconnection.
     """
@@ -386,7 +407,7 @@ class StreamRunner:
             ws,
             info,
             self._clock(),
-            ResultWatchdog(self._policy.watchdog_timeout, self._options.drain_timeout),
+            DrainWatch(self._options.drain_timeout),
             loop.create_future(),
         )
         self._last = link
@@ -397,12 +418,10 @@ class StreamRunner:
             try:
                 for frame in frames:
                     await ws.send(frame)
-                now = self._clock()
-                link.watchdog.audio(now, any(self._is_speech(chunk) for chunk in chunks))
+                self._count_sent(link, sum(map(len, chunks)))
                 if self._audio_done:
                     await ws.send(self._stream.end())
-                    link.end_sent = True
-                    link.watchdog.ended(now)
+                    self._ended(link)
                 self._live = link
                 self._link_ready.set()
             except ConnectionClosed:
@@ -411,14 +430,16 @@ class StreamRunner:
         if self._last_replay_seconds and self._telemetry is not None:
             self._telemetry.audio_replayed(self._last_replay_seconds)
         link.tasks.append(self._spawn(self._receive(link)))
-        link.tasks.append(self._spawn(self._watch(link)))
+        link.tasks.append(self._spawn(self._keepalive(link)))
         return link
 
     async def _receive(self, link: _Link) -> None:
         stream = self._stream
         try:
             async for data in link.ws:
-                link.watchdog.message(self._clock())
+                link.last_message = now = self._clock()
+                if link.end_sent:
+                    link.drain.message(now)
                 for result in stream.receive(data):
                     self._deliver(result)
         except ConnectionClosed:
@@ -431,19 +452,68 @@ class StreamRunner:
             return
         link.finish(stream.closed(link.ws.close_code, link.ws.close_reason or ""))
 
-    async def _watch(self, link: _Link) -> None:
-        poll = min(WATCH_POLL, (self._policy.watchdog_timeout or WATCH_POLL) / 2)
+    async def _keepalive(self, link: _Link) -> None:
+        """Liveness: a WebSocket ping every ``ping_interval``; dead when its pong is late and no
+        message came from the service meanwhile.
+
+        Never the absence of transcripts: a quiet service, music or a long utterance get no answer
+        for minutes, and the connection is fine. Pings travel behind the audio, so the pong is owed
+        ``ping_timeout`` after the service could have read, at real-time pace, the audio sent ahead
+        of real time before it (a replay burst, a fast feed); a message counts as proof of life as
+        much as a pong does.
+        """
+        interval, timeout = self._options.ping_interval, self._options.ping_timeout
+        if interval is None:
+            return
+        ws = link.ws
+        while not link.over:
+            await asyncio.sleep(interval)
+            sent_at = self._clock()
+            try:
+                async with asyncio.timeout(None if timeout is None else timeout + link.ahead(sent_at)):
+                    await (await ws.ping())
+                continue
+            except TimeoutError:
+                if link.last_message >= sent_at or link.over:
+                    continue
+            except ConnectionClosed:
+                return  # the receiver reports why
+            self.stats.dead_connections += 1
+            self._stream.closed(None)  # the connection's state: failed
+            link.finish(
+                StreamTimeoutError(
+                    f"the service answered neither a WebSocket ping nor anything else for "
+                    f"{self._clock() - sent_at:.1f} s: the connection is dead"
+                )
+            )
+            return
+
+    def _ended(self, link: _Link) -> None:
+        """The end of the audio went out on ``link``: from now on the service owes a close."""
+        link.end_sent = True
+        link.drain.ended(self._clock())
+        link.tasks.append(self._spawn(self._watch_drain(link)))
+
+    async def _watch_drain(self, link: _Link) -> None:
+        """After the end of the audio: a service that neither answers nor closes is stuck.
+
+        Reconnected once per stream at most (the replay is then billed again); a second stall ends
+        the stream with the error, so a wedged service never costs more than one replay.
+        """
         while not link.over:
             now = self._clock()
-            error = link.watchdog.check(now)
+            error = link.drain.check(now)
             if error is not None:
-                if link.watchdog.stalled:
-                    self.stats.watchdog_restarts += 1
-                logger.debug("watchdog: %s (%s)", error.message, link.info.describe())
+                self.stats.stalled_drains += 1
+                if self.stats.stalled_drains > 1:
+                    error.retryable = False
+                    error.add_note("the service stalled after the end of the audio twice; not retried again")
+                logger.debug("drain: %s (%s)", error.message, link.info.describe())
                 link.finish(error)
                 return
-            deadline = link.watchdog.deadline()
-            await asyncio.sleep(poll if deadline is None else min(poll, max(0.0, deadline - now)))
+            deadline = link.drain.deadline()
+            assert deadline is not None
+            await asyncio.sleep(max(0.0, deadline - now))
 
     async def _retire(self, link: _Link) -> None:
         """Stop a connection that ended: no more audio goes to it, its tasks end, its socket closes."""
@@ -463,9 +533,18 @@ class StreamRunner:
     # --- audio ---------------------------------------------------------------------------------
 
     async def _send(self, audio: AudioStream) -> None:
-        chunks = rechunk(audio, self._chunk_size)
-        if self._options.max_speed is not None:
-            chunks = paced(chunks, self._sample_rate, self._channels, self._options.max_speed)
+        speed = self._options.max_speed
+        chunks: AsyncIterator[bytes]
+        if speed is not None and not isinstance(audio, AsyncIterable):
+            # Audio in memory: cut it without a loop turn per piece; the shared pace clock is the
+            # only wake-up per chunk (one timer for every paced stream of the loop).
+            chunks = paced(
+                _uniform(audio, self._chunk_size), self._sample_rate, self._channels, speed, tick=PACE_TICK
+            )
+        else:
+            chunks = rechunk(audio, self._chunk_size)
+            if speed is not None:
+                chunks = paced(chunks, self._sample_rate, self._channels, speed, tick=PACE_TICK)
         source = aiter(chunks)
         try:
             while True:
@@ -490,7 +569,6 @@ class StreamRunner:
             self._resume.set()  # a lazily closed stream reopens now
             await self._link_ready.wait()  # an outage with a full buffer: hold the source, lose nothing
         async with self._lock:
-            now = self._clock()
             link = self._usable()
             frame = self._stream.audio(chunk, send=link is not None)
             if self._telemetry is not None:
@@ -505,7 +583,7 @@ class StreamRunner:
                 await link.ws.send(frame)
             except ConnectionClosed:
                 return  # the receiver reports why; the chunk waits in the replay buffer
-            link.watchdog.audio(now, self._is_speech(chunk))
+            self._count_sent(link, len(chunk))
 
     async def _end_audio(self) -> None:
         async with self._lock:
@@ -516,8 +594,7 @@ class StreamRunner:
                 return  # the next connection ends the stream after its replay
             with contextlib.suppress(ConnectionClosed):
                 await link.ws.send(self._stream.end())
-                link.end_sent = True
-                link.watchdog.ended(self._clock())
+                self._ended(link)
 
     def _usable(self) -> _Link | None:
         """The live connection if audio may go to it (never into a failed or ending one)."""
@@ -526,8 +603,10 @@ class StreamRunner:
             return None
         return link
 
-    def _is_speech(self, chunk: bytes) -> bool:
-        return self._policy.watchdog_timeout is not None and is_speech(chunk, self._policy.speech_dbfs)
+    def _count_sent(self, link: _Link, nbytes: int) -> None:
+        seconds = nbytes / self._bytes_per_second
+        self.stats.sent_seconds += seconds
+        link.sent_seconds += seconds
 
     # --- silence -------------------------------------------------------------------------------
 
@@ -556,6 +635,7 @@ class StreamRunner:
                         continue
                     with contextlib.suppress(ConnectionClosed):
                         await link.ws.send(self._stream.keepalive(self._silence))
+                        self._count_sent(link, len(self._silence))
                     scheduler.keepalive_sent(now, chunk_seconds)
                     self.stats.keepalive_seconds += chunk_seconds
                     if self._telemetry is not None:
@@ -573,8 +653,7 @@ class StreamRunner:
                     self.stats.idle_closes += 1
                     with contextlib.suppress(ConnectionClosed):
                         await link.ws.send(self._stream.end())
-                        link.end_sent = True
-                        link.watchdog.ended(now)
+                        self._ended(link)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -611,6 +690,16 @@ class StreamRunner:
                 self._on_event(event)
             except Exception:  # a listener's bug must not kill the stream
                 logger.exception("connection event listener failed")
+
+
+def _uniform(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Uniform chunks of in-memory pieces of any size (the last one may be shorter)."""
+    chunker = Chunker(size)
+    for piece in pieces:
+        yield from chunker.feed(piece)
+    rest = chunker.flush()
+    if rest:
+        yield rest
 
 
 def _swallow(task: asyncio.Task[None]) -> None:

@@ -2,17 +2,15 @@
 
 * :class:`IdleScheduler` - while the application sends no audio: when to send keep-alive silence
   (``keepalive`` mode) or to close the connection until audio resumes (``lazy`` mode).
-* :class:`ResultWatchdog` - a connection that takes speech but answers nothing for too long is
-  stuck (a black-holed socket, a wedged service): it is replaced. After the end of the audio, the
-  same watch bounds the wait for the service to finish.
+* :class:`DrainWatch` - after the end of the audio, a service that neither answers nor closes is
+  stuck. While audio flows nothing is judged by the clock here: a dead connection is found by
+  websockets' ping/pong keepalive (``ClientOptions.ping_interval``/``ping_timeout``).
 """
 
 from __future__ import annotations
 
 import math
 from typing import Literal
-
-import numpy as np
 
 from beluga_voice.errors import BelugaError, StreamTimeoutError
 from beluga_voice.providers.aws_transcribe.resilience import IdlePolicy
@@ -67,71 +65,43 @@ class IdleScheduler:
         self.parked = True
 
 
-class ResultWatchdog:
-    """Notices a connection that answers nothing while it should.
+class DrainWatch:
+    """Bounds the wait for the service to finish after the end of the audio.
 
-    The clock starts at the first speech chunk sent after the last message received (silence
-    legitimately gets no answer), or at the end of the audio (the service then owes its last
-    results and a close).
+    While audio flows, a connection is judged by liveness only (WebSocket pings, TCP, close frames,
+    exception frames): a service may legitimately answer nothing for minutes (music, noise, a long
+    utterance without partials). After the end of the audio it owes its last results and a close;
+    a connection that answers pings but sends nothing and does not close for ``drain_timeout`` is
+    stuck, and the stream ends it (see ``StreamRunner``: at most once per stream is it reconnected).
     """
 
-    def __init__(self, timeout: float | None, drain_timeout: float) -> None:
-        self.timeout = timeout
+    def __init__(self, drain_timeout: float) -> None:
         self.drain_timeout = drain_timeout
-        self.stalled = False
-        """The speech rule fired (not the drain rule)."""
-        self._speech_since: float | None = None
         self._ended_at: float | None = None
         self._last_message: float | None = None
 
-    def audio(self, now: float, speech: bool) -> None:
-        if speech and self._speech_since is None and self.timeout is not None:
-            self._speech_since = now
-
     def message(self, now: float) -> None:
         self._last_message = now
-        self._speech_since = None
 
     def ended(self, now: float) -> None:
         self._ended_at = now
 
-    def deadline(self) -> float | None:
-        """When the connection counts as stuck if nothing arrives before."""
-        deadlines = [self._drain_deadline(), self._speech_deadline()]
-        return min((d for d in deadlines if d is not None), default=None)
+    @property
+    def ending(self) -> bool:
+        return self._ended_at is not None
 
-    def _drain_deadline(self) -> float | None:
+    def deadline(self) -> float | None:
+        """When the connection counts as stuck if nothing arrives before (``None``: audio still flows)."""
         if self._ended_at is None:
             return None
         return max(self._ended_at, self._last_message or -math.inf) + self.drain_timeout
 
-    def _speech_deadline(self) -> float | None:
-        if self._speech_since is None or self.timeout is None:
-            return None
-        return self._speech_since + self.timeout
-
     def check(self, now: float) -> BelugaError | None:
-        """The error to replace the connection with, once its deadline has passed."""
-        speech = self._speech_deadline()
-        if speech is not None and now >= speech:
-            self.stalled = True
-            return StreamTimeoutError(
-                f"the service returned nothing for {self.timeout:g} s while speech was being sent; "
-                "the connection is stuck"
-            )
-        drain = self._drain_deadline()
-        if drain is not None and now >= drain:
+        """The error to end the connection with, once its deadline has passed."""
+        deadline = self.deadline()
+        if deadline is not None and now >= deadline:
             return StreamTimeoutError(
                 f"the service sent nothing for {self.drain_timeout:g} s after the end of the audio and "
                 "did not close the stream; the last results may be missing"
             )
         return None
-
-
-def is_speech(pcm: bytes, threshold_dbfs: float) -> bool:
-    """Whether a chunk of s16le PCM is louder than ``threshold_dbfs`` (RMS, dB full scale)."""
-    samples = np.frombuffer(pcm, dtype="<i2", count=len(pcm) // 2)
-    if not samples.size:
-        return False
-    power = float(np.dot(samples.astype(np.float32), samples.astype(np.float32))) / samples.size
-    return power > (32768.0 * 10 ** (threshold_dbfs / 20)) ** 2

@@ -56,7 +56,9 @@ class AWSTranscribeSTT(STTProvider):
     Streams survive failures: ``reconnect`` (a :class:`ReconnectPolicy`, ``True`` for the default,
     ``False`` for none) replaces a failed connection and replays the audio not yet covered by finals
     (at most ``replay_seconds``); ``idle`` (``"keepalive"``, ``"lazy"``, ``None`` or an
-    :class:`IdlePolicy`) keeps a silent stream from the service's 15-second idle timeout.
+    :class:`IdlePolicy`) keeps a silent stream from the service's 15-second idle timeout. A
+    connection counts as dead when a WebSocket ping (every ``ping_interval`` s) is not answered
+    within ``ping_timeout`` s; no answer to the audio is never a reason to replace it.
     """
 
     name = "aws"
@@ -81,6 +83,8 @@ class AWSTranscribeSTT(STTProvider):
         max_speed: float | None = 1.0,
         connect_timeout: float = 10.0,
         drain_timeout: float = 10.0,
+        ping_interval: float = 5.0,
+        ping_timeout: float = 10.0,
         replay_seconds: float = DEFAULT_REPLAY_SECONDS,
         reconnect: ReconnectPolicy | bool = True,
         idle: IdlePolicy | IdleMode | None = "keepalive",
@@ -131,9 +135,16 @@ class AWSTranscribeSTT(STTProvider):
         self._telemetry = telemetry
         if max_speed is not None and max_speed <= 0:
             raise ConfigurationError(f"max_speed={max_speed} must be positive (or None for no pacing)")
+        for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
+            if value <= 0:
+                raise ConfigurationError(
+                    f"{name}={value} must be positive: pings are how a dead connection is found"
+                )
         self.client_options = ClientOptions(
             connect_timeout=connect_timeout,
             drain_timeout=drain_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
             max_speed=max_speed,
             ssl_context=ssl_context,
         )
@@ -174,8 +185,8 @@ class AWSTranscribeSTT(STTProvider):
             overlap = min(policy.overlap_seconds, self._replay_seconds / 2) if replays else 0.0
             encoding = self.config.media_encoding
             state = TranscribeStream.for_media(encoding, self._replay_seconds if replays else 0.0, overlap)
-            # Loudness cannot be read from compressed bytes (no watchdog), nor silence sent (no keep-alive).
-            policy = dataclasses.replace(policy, watchdog_timeout=None) if replays else NO_RECONNECT
+            # Silence cannot be sent as compressed bytes without re-encoding: no keep-alive.
+            policy = policy if replays else NO_RECONNECT
             idle = None
         options = self.client_options
         if self.config.media_encoding != "pcm" and options.max_speed is not None:

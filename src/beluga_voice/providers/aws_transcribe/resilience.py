@@ -26,9 +26,13 @@ class ReconnectPolicy:
     exponential backoff with full jitter (``base_delay``, doubling, at most ``max_delay``). Errors that
     a new connection cannot cure (credentials, parameters, access) are raised at once.
 
-    ``watchdog_timeout``: a connection that has been sent speech but returns nothing for this long is
-    replaced (``None`` disables). ``overlap_seconds``: audio already transcribed that is replayed
-    before the untranscribed rest, as context and to keep speaker labels stable.
+    A connection is replaced only when it is dead (a WebSocket ping unanswered within the
+    provider's ``ping_timeout``, a TCP error, a close) or the service says so (an exception frame), never
+    because no transcript arrived: a quiet service, music or a long utterance legitimately get no
+    answer for a long time. ``overlap_seconds``: audio already transcribed that is replayed before
+    the untranscribed rest (0 by default: the replay starts where the last final ended, in the
+    pause after an utterance, so the recogniser never decodes a fragment of a word it already
+    answered).
     ``speaker_sample_seconds`` (with speaker labels on): a recent sample of every known speaker,
     replayed first on a new connection so its fresh diarization meets them all and their labels
     can be matched (0 disables; the samples are billed like replayed audio).
@@ -40,10 +44,7 @@ class ReconnectPolicy:
     base_delay: float = 0.2
     max_delay: float = 5.0
     healthy_after: float = 5.0
-    watchdog_timeout: float | None = 10.0
-    speech_dbfs: float = -45.0
-    """Chunks louder than this (RMS, dB full scale) count as speech for the watchdog."""
-    overlap_seconds: float = 1.0
+    overlap_seconds: float = 0.0
     speaker_sample_seconds: float = 3.0
 
     def __post_init__(self) -> None:
@@ -55,10 +56,6 @@ class ReconnectPolicy:
         if not 0 <= self.base_delay <= self.max_delay:
             raise ConfigurationError(
                 f"base_delay must be within 0 and max_delay ({self.max_delay}), got {self.base_delay}"
-            )
-        if self.watchdog_timeout is not None and self.watchdog_timeout <= 0:
-            raise ConfigurationError(
-                f"watchdog_timeout must be positive (or None to disable), got {self.watchdog_timeout}"
             )
         if self.overlap_seconds < 0:
             raise ConfigurationError(f"overlap_seconds must not be negative, got {self.overlap_seconds}")
@@ -72,9 +69,7 @@ class ReconnectPolicy:
         return self.enabled and isinstance(error, BelugaError) and error.retryable
 
 
-NO_RECONNECT = ReconnectPolicy(
-    enabled=False, watchdog_timeout=None, overlap_seconds=0.0, speaker_sample_seconds=0.0
-)
+NO_RECONNECT = ReconnectPolicy(enabled=False, overlap_seconds=0.0, speaker_sample_seconds=0.0)
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,13 @@ class StreamStats:
     """Time without a usable connection, summed over reconnections."""
     keepalive_seconds: float = 0.0
     """Silence sent only to keep the connection open (billed by the service)."""
-    watchdog_restarts: int = 0
+    dead_connections: int = 0
+    """Connections replaced because a WebSocket ping went unanswered (liveness, not silence)."""
+    stalled_drains: int = 0
+    """Connections that neither answered nor closed within ``drain_timeout`` after the end of audio."""
+    sent_seconds: float = 0.0
+    """Audio seconds sent in AudioEvents on every connection: the application's audio, replays and
+    keep-alive silence (what the service bills; ``audio_seconds`` once on a fault-free stream)."""
     idle_closes: int = 0
     errors: list[str] = field(default_factory=list)
     """Codes of the errors met, retried or not, in order."""
@@ -154,6 +155,7 @@ class StreamStats:
             f"StreamStats(audio_seconds={self.audio_seconds:.2f}, connections={self.connections}, "
             f"reconnects={self.reconnects}, downtime_seconds={self.downtime_seconds:.2f}, "
             f"replayed_seconds={self.replayed_seconds:.2f}, keepalive_seconds={self.keepalive_seconds:.2f}, "
-            f"watchdog_restarts={self.watchdog_restarts}, idle_closes={self.idle_closes}, "
+            f"sent_seconds={self.sent_seconds:.2f}, dead_connections={self.dead_connections}, "
+            f"stalled_drains={self.stalled_drains}, idle_closes={self.idle_closes}, "
             f"lost_seconds={self.lost_seconds:.2f}, errors={self.errors})"
         )
