@@ -29,6 +29,19 @@ from bench.local_data import (  # noqa: E402
     stitched_conversation,
 )
 
+__all__ = [
+    "RATE",
+    "Recording",
+    "final_items",
+    "frames",
+    "paced",
+    "pcm_of",
+    "pyannote_call",
+    "serve_stream",
+    "short_conversation",
+    "uneven_pieces",
+]
+
 RATE = 16000
 QUERY = "language-code=en-US&media-encoding=pcm&sample-rate=16000"
 

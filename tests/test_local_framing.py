@@ -24,19 +24,18 @@ async def _finals(stt: LocalSTT, pieces: object) -> list[TranscriptResult]:
 
 async def test_pieces_of_any_size_give_the_same_finals(engine: LocalEngine) -> None:
     """Twelve seconds of the call (two speakers, one sentence running into the next): 20 ms
-    frames, 200 ms frames and pieces of odd byte counts that split samples in two."""
+    frames, and pieces from 1 byte to 375 ms with odd byte counts that split samples in two."""
     excerpt = Audio(pyannote_call().samples[14 * RATE : 26 * RATE, None], RATE)
     pcm = excerpt.to_pcm16()
     stt = LocalSTT(engine=engine, show_speaker_label=True)
     runs = [
         await _finals(stt, paced(frames(pcm, 20))),
-        await _finals(stt, paced(frames(pcm, 200))),
         await _finals(stt, paced(uneven_pieces(pcm, [1, 777, 4096, 3, 12001, 640]))),
     ]
     reference = final_items(runs[0])
     assert len([w for w in reference if w[0].isalpha()]) >= 15 and all(w[3] for w in reference)
     assert any(r.is_partial for r in runs[0])
-    assert [final_items(run) for run in runs[1:]] == [reference, reference]
+    assert final_items(runs[1]) == reference
 
 
 async def test_resampled_input_gives_the_same_finals_for_any_framing(engine: LocalEngine) -> None:
