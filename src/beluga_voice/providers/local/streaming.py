@@ -136,7 +136,9 @@ class _Decode:
     """A partial or end-of-utterance decode of the open utterance. Its result is *processed* as soon
     as it and every decode launched before it are done (stable words, the partial shown, a proposed
     sentence cut), and *applied* when the stream reaches sample ``due``: only then may it change
-    what the stream decides, so the decision never depends on how fast the decode ran."""
+    what the stream decides, so the decision never depends on how fast the decode ran. A partial
+    is applied once processed (its cut depends on the stable words of every earlier decode); a
+    candidate as soon as it is done (only its own words count: does it end a sentence?)."""
 
     job: _Job
     task: asyncio.Task[_Outcome]
@@ -306,13 +308,20 @@ class StreamSession:
                 await item.sent.wait()
                 self._raise_failure()
                 continue
-            await item.processed.wait()
+            candidate = item.job.urgent
+            if candidate:
+                # its words alone decide (a sentence end): no need to wait for earlier partials
+                if not item.task.done():
+                    await asyncio.wait([item.task])
+            else:  # its sentence cut comes from the stable words, so every earlier decode counts
+                await item.processed.wait()
+            outcome = self._outcome_of(item.task) if candidate else item.outcome
             self._raise_failure()
-            self._apply(item)
+            assert outcome is not None
+            self._apply(item, outcome)
 
-    def _apply(self, decode: _Decode) -> None:
-        utterance, outcome = decode.job.utterance, decode.outcome
-        assert outcome is not None
+    def _apply(self, decode: _Decode, outcome: _Outcome) -> None:
+        utterance = decode.job.utterance
         if utterance.latest is None or outcome.job.end >= utterance.latest.job.end:
             utterance.latest = outcome
         cut, speech = decode.cut, self._tracker.open
@@ -503,7 +512,8 @@ class StreamSession:
             return
         utterance.processed_end = outcome.job.end
         words = utterance.stabilizer.partial(outcome.decoded.words)
-        decode.cut = self._sentence_cut(utterance, outcome.decoded)
+        if not decode.job.urgent:  # partials propose sentence cuts; a candidate's pause decides itself
+            decode.cut = self._sentence_cut(utterance, outcome.decoded)
         if utterance.closed is not None or utterance is not self._current:
             return  # only shown while the utterance is open (display only: decides nothing)
         words = _not_before(words, self._timeline_end)
