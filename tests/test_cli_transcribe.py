@@ -62,7 +62,8 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    fails(["transcribe", str(tmp_path)], capsys, 1, f"{tmp_path}: is a directory, not an audio file")
+    # A folder is a batch of recordings (tests/test_batch_cli.py): one transcript each, into a folder.
+    fails(["transcribe", str(tmp_path)], capsys, 2, f"folder {tmp_path} gives one transcript", "--output-dir")
 
 
 def test_empty_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,7 +132,7 @@ def test_empty_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
 
 def test_garbage_on_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\x00\x01" * 500)))
-    fails(["transcribe", "-"], capsys, 1, "<stdin>: cannot read audio", "--raw --sample-rate")
+    fails(["transcribe", "-"], capsys, 1, "<stdin>: is not a WAV stream", "--raw --sample-rate")
 
 
 # --- bad command lines (usage errors, exit 2) ------------------------------------------------------
@@ -328,6 +329,6 @@ def test_bad_input_fails_before_any_model_is_loaded(tmp_path: Path) -> None:
         check=False,
     )
     report = json.loads(done.stdout)
-    assert report["codes"] == [1, 1, 1, 1, 1, 1, 1, 2, 2, 2]
+    assert report["codes"] == [1, 2, 1, 1, 1, 1, 1, 2, 2, 2]  # a folder is a batch: needs --output-dir
     assert report["heavy"] == [], "a bad input must not pay for loading the speech model"
     assert len(done.stderr.splitlines()) == 10, "one line per failure"

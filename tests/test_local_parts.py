@@ -16,7 +16,7 @@ from beluga_voice.audio import read_audio
 from beluga_voice.errors import ConfigurationError, ModelNotFoundError
 from beluga_voice.providers.local import LocalSTT
 from beluga_voice.providers.local.diarization.clustering import SpeakerClustering
-from beluga_voice.providers.local.diarization.encoder import SpeakerEncoder
+from beluga_voice.providers.local.diarization.encoder import load_speaker_encoder
 from beluga_voice.providers.local.diarization.turns import Turn, embed_turns, turn_spans
 from beluga_voice.providers.local.executor import ROUTINE, URGENT, PriorityExecutor
 from beluga_voice.providers.local.languages import plan_languages
@@ -208,7 +208,7 @@ def test_urgent_jobs_overtake_queued_routine_ones() -> None:
 
 @pytest.fixture(scope="module")
 def voices(data_dir: Path) -> dict[str, list[tuple[np.ndarray, float]]]:
-    encoder = SpeakerEncoder()
+    encoder = load_speaker_encoder()
     out: dict[str, list[tuple[np.ndarray, float]]] = {}
     for corpus in ("librivox", "cards"):
         clips = [read_audio(p).samples[:, 0] for p in sorted((data_dir / corpus).glob("*.wav"))]
@@ -276,9 +276,9 @@ def test_a_change_of_voice_inside_one_turn_is_found(data_dir: Path) -> None:
     # one word every 0.4 s over each recording's speech (times only matter for where cuts may go)
     words = [Word("w", t, t + 0.3) for t in np.arange(0.4, joint - 0.4, 0.4)]
     words += [Word("w", t, t + 0.3) for t in np.arange(joint + 0.2, joint + 3.2, 0.4)]
-    turns = embed_turns(SpeakerEncoder(), audio, 0.0, words)
+    turns = embed_turns(load_speaker_encoder(), audio, 0.0, words)
     assert len(turns) == 2
     assert abs(turns[1].start - (joint + 0.2)) < 0.01  # cut at the gap where the voice changes
     assert float(turns[0].voice @ turns[1].voice) < 0.65
-    one_voice = embed_turns(SpeakerEncoder(), reader, 0.0, words[: len(words) // 2])
+    one_voice = embed_turns(load_speaker_encoder(), reader, 0.0, words[: len(words) // 2])
     assert len(one_voice) == 1

@@ -447,7 +447,7 @@ def _duration(seconds: float) -> str:
 
 
 def _check_local_model() -> CheckResult:
-    """The Whisper model and the speaker encoder's weights, located without loading either."""
+    """The Whisper model and the speaker model's weights, located without loading either."""
     name = "local model"
     problems = []
     found = []
@@ -462,13 +462,18 @@ def _check_local_model() -> CheckResult:
             )
         else:
             found.append(f"Whisper tiny.en at {whisper}")
-    spec = importlib.util.find_spec("resemblyzer")
+    from beluga_voice.providers.local.diarization import campplus  # the local engine's: not at start-up
+
+    spec = importlib.util.find_spec(campplus.PACKAGE)
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    weights = Path(locations[0]) / "pretrained.pt" if locations else None
+    weights = Path(locations[0]) / campplus.WEIGHTS_FILE if locations else None
     if weights is None or not weights.is_file() or weights.stat().st_size == 0:
-        problems.append("the speaker encoder weights (resemblyzer pretrained.pt) are not installed")
+        problems.append(
+            f"the speaker model weights (CAM++, from package {campplus.PACKAGE}=={campplus.PACKAGE_VERSION}) "
+            "are not installed"
+        )
     else:
-        found.append(f"speaker encoder at {weights}")
+        found.append(f"speaker model CAM++ at {weights}")
     if problems:
         return CheckResult(
             name,

@@ -14,7 +14,13 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from beluga_voice.audio.chunker import DEFAULT_CHUNK_MS, chunk_bytes
-from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH, check_channels, check_sample_rate
+from beluga_voice.audio.pcm import (
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    PCM_SAMPLE_WIDTH,
+    check_channels,
+    check_sample_rate,
+)
 from beluga_voice.errors import ConfigurationError
 
 # How much audio may wait for a slow consumer before the oldest is dropped: live speech must stay live.
@@ -131,7 +137,18 @@ def input_device_name(device: int | str | None = None, channels: int = 1) -> str
     Raises the same :class:`ConfigurationError` as opening a microphone when the extra, PortAudio or
     the device is missing, so every caller gives the same advice.
     """
-    return _check_input_device(_import_sounddevice(), device, channels)
+    return str(_check_input_device(_import_sounddevice(), device, channels)["name"])
+
+
+def default_input_rate(device: int | str | None = None, channels: int = 1) -> int:
+    """The rate the input device records at natively (where it is within 8-48 kHz; else 16 kHz).
+
+    Recording at the device's own rate and resampling in this library works on every device,
+    where asking the device for 16 kHz fails on hardware without its own resampler.
+    """
+    info = _check_input_device(_import_sounddevice(), device, channels)
+    rate = round(float(info.get("default_samplerate") or 0))
+    return rate if MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE else 16000
 
 
 def _import_sounddevice() -> ModuleType:
@@ -148,7 +165,7 @@ def _import_sounddevice() -> ModuleType:
         ) from None
 
 
-def _check_input_device(sd: ModuleType, device: int | str | None, channels: int) -> str:
+def _check_input_device(sd: ModuleType, device: int | str | None, channels: int) -> Any:
     wanted = "the default input device" if device is None else f"input device {device!r}"
     try:
         info = sd.query_devices(device, kind="input")
@@ -163,4 +180,4 @@ def _check_input_device(sd: ModuleType, device: int | str | None, channels: int)
             f"{wanted} {info['name']!r} has {available} input channel(s) but {channels} were requested; "
             "record mono or choose another device."
         )
-    return str(info["name"])
+    return info

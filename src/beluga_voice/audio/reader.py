@@ -25,6 +25,11 @@ class RawFormat:
 def read_audio(source: str | Path | bytes, raw: RawFormat | None = None) -> Audio:
     """Read WAV/FLAC/OGG (or raw s16le with ``raw``) from a path, ``"-"`` for stdin, or bytes."""
     name, data = _load(source)
+    return decode_audio(data, name, raw)
+
+
+def decode_audio(data: bytes, name: str = "<bytes>", raw: RawFormat | None = None) -> Audio:
+    """Decode a whole WAV/FLAC/OGG recording (or raw s16le with ``raw``) held in memory."""
     if not data:
         raise AudioFormatError(f"{name}: is empty (0 bytes); there is no audio to transcribe.")
     if raw is not None:

@@ -24,7 +24,7 @@ from beluga_voice.telemetry import configure_logging, redact
 # then append "<name>" here. Raise UsageError (exit 2) for a command line that cannot work and a
 # BelugaError (exit 1) for runtime failures; main() prints either as one line. Every subcommand
 # gets --debug automatically.
-COMMANDS: tuple[str, ...] = ("transcribe", "serve", "doctor")
+COMMANDS: tuple[str, ...] = ("transcribe", "listen", "serve", "doctor")
 
 PROG = "beluga"
 

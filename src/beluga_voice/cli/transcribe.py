@@ -12,31 +12,22 @@ import math
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, TextIO
+from typing import Any
 
 from beluga_voice.audio.chunker import DEFAULT_CHUNK_MS, chunk_bytes, iter_chunks
 from beluga_voice.audio.pacer import paced
 from beluga_voice.audio.pcm import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from beluga_voice.audio.reader import RawFormat, read_audio
 from beluga_voice.cli import EXIT_OK, UsageError
-from beluga_voice.cli.progress import ProgressBar, StatusLine, is_terminal
-from beluga_voice.errors import BelugaError
-from beluga_voice.stt.model import Transcript, TranscriptResult
+from beluga_voice.cli import batch as batch_cli
+from beluga_voice.cli.live import transcribe_stdin
+from beluga_voice.cli.output import Output, print_usage, status_display, streams, write_results
+from beluga_voice.stt.model import Transcript
 from beluga_voice.stt.registry import DEFAULT_PROVIDER, available_providers, create_provider
-from beluga_voice.stt.serializers import FORMATS, serialize, to_jsonl_line, to_text
-from beluga_voice.usage import (
-    DEFAULT_CURRENCY,
-    DEFAULT_RATE_PER_MINUTE,
-    SessionUsage,
-    StreamUsage,
-    billing_rule_for,
-    format_usage,
-)
+from beluga_voice.stt.serializers import FORMATS, serialize
+from beluga_voice.usage import DEFAULT_CURRENCY, DEFAULT_RATE_PER_MINUTE, SessionUsage
 
 AWS = "aws"
-LONG_FILE_SECONDS = 30.0
-"""Files at least this long get a progress bar (on a terminal only)."""
 DEFAULT_RAW = RawFormat()
 
 EXAMPLES = f"""\
@@ -45,6 +36,7 @@ examples:
   beluga transcribe call.flac --speakers --format srt --output call.srt
   beluga transcribe talk.wav --provider aws --region eu-west-1 --format json
   beluga transcribe - --raw --sample-rate 8000 < call.raw
+  arecord -f S16_LE -r 16000 -c 1 | beluga transcribe -     (stdin is transcribed as it arrives)
   beluga transcribe interview.ogg --identify-language --language-options en-US,es-US
   beluga transcribe demo.wav --realtime --format jsonl
   beluga transcribe call.wav --provider aws --usage --rate-per-minute 0.024
@@ -57,7 +49,8 @@ formats:
   rttm   who spoke when, for diarization scoring (needs --speakers)
 
 Headerless PCM must be s16le; without --sample-rate/--channels it is read as {DEFAULT_RAW.sample_rate} Hz mono.
-Exit codes: 0 success, 1 runtime error (bad audio, service failure), 2 usage error."""
+Exit codes: 0 success, 1 runtime error (bad audio, service failure), 2 usage error,
+130 Ctrl-C (on stdin, after printing the finals of the audio read so far)."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -67,8 +60,21 @@ def add_parser(subparsers: Any) -> None:
         description="Transcribe an audio file (WAV, FLAC, OGG) or stdin ('-') with an STT provider.",
         epilog=EXAMPLES,
     )
-    parser.add_argument("input", metavar="PATH|-", help="audio file to transcribe, or - to read stdin")
+    parser.add_argument(
+        "input",
+        metavar="PATH|-",
+        nargs="*",
+        help="audio file to transcribe, or - to read stdin; several files, folders or globs with --output-dir",
+    )
+    add_provider_arguments(parser)
+    add_output_arguments(parser)
+    add_audio_arguments(parser)
+    batch_cli.add_arguments(parser)
+    parser.set_defaults(func=run)
 
+
+def add_provider_arguments(parser: argparse.ArgumentParser) -> None:
+    """The provider options, shared with ``beluga listen``."""
     engine = parser.add_argument_group("provider")
     engine.add_argument(
         "--provider",
@@ -96,6 +102,9 @@ def add_parser(subparsers: Any) -> None:
         help="service endpoint (aws provider only), e.g. ws://127.0.0.1:8443 for `beluga serve`",
     )
 
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The output options, shared with ``beluga listen``."""
     output = parser.add_argument_group("output")
     output.add_argument(
         "-f", "--format", choices=FORMATS, default="text", help="output format (default: text)"
@@ -116,6 +125,8 @@ def add_parser(subparsers: Any) -> None:
         f"{DEFAULT_CURRENCY}, an assumption: see docs/operations.md)",
     )
 
+
+def add_audio_arguments(parser: argparse.ArgumentParser) -> None:
     audio = parser.add_argument_group("audio input")
     audio.add_argument(
         "--realtime",
@@ -136,16 +147,36 @@ def add_parser(subparsers: Any) -> None:
         metavar="N",
         help=f"channels of --raw input, interleaved (default: {DEFAULT_RAW.channels})",
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if batch_cli.wants_batch(args):
+        return batch_cli.run(args)
+    args.input = batch_cli.single_input(args)
     check_arguments(args)
     return asyncio.run(transcribe(args))
 
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Usage errors that need neither audio nor a model."""
+    check_common_arguments(args)
+    raw_only = [
+        flag
+        for flag, value in (("--sample-rate", args.sample_rate), ("--channels", args.channels))
+        if value is not None
+    ]
+    if raw_only and not args.raw:
+        raise UsageError(
+            f"{' and '.join(raw_only)} {'describe' if len(raw_only) > 1 else 'describes'} headerless PCM "
+            f"and {'need' if len(raw_only) > 1 else 'needs'} --raw; "
+            "WAV, FLAC and OGG files carry their own format"
+        )
+    if args.output and args.output != "-":
+        _check_output(Path(args.output), args.input)
+
+
+def check_common_arguments(args: argparse.Namespace) -> None:
+    """The checks of the provider and output options (shared with ``beluga listen``)."""
     providers = available_providers()
     if args.provider not in providers:
         raise UsageError(f"unknown provider {args.provider!r}; choose one of: {', '.join(providers)}")
@@ -160,23 +191,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(
             "--language-options lists the candidates for --identify-language; add --identify-language"
         )
-    raw_only = [
-        flag
-        for flag, value in (("--sample-rate", args.sample_rate), ("--channels", args.channels))
-        if value is not None
-    ]
-    if raw_only and not args.raw:
-        raise UsageError(
-            f"{' and '.join(raw_only)} {'describe' if len(raw_only) > 1 else 'describes'} headerless PCM "
-            f"and {'need' if len(raw_only) > 1 else 'needs'} --raw; "
-            "WAV, FLAC and OGG files carry their own format"
-        )
     if args.format == "rttm" and not args.speakers:
         raise UsageError("--format rttm records who spoke when; add --speakers")
     if args.rate_per_minute is not None and not args.usage:
         raise UsageError("--rate-per-minute prices the --usage estimate; add --usage")
-    if args.output and args.output != "-":
-        _check_output(Path(args.output), args.input)
 
 
 def provider_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -198,10 +216,12 @@ def provider_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def transcribe(args: argparse.Namespace) -> int:
-    name = "<stdin>" if args.input == "-" else args.input
+    if args.input == "-":
+        return await transcribe_stdin(args, provider_options(args))  # streamed as it arrives
+    name = args.input
     raw = RawFormat(args.sample_rate or DEFAULT_RAW.sample_rate, args.channels or DEFAULT_RAW.channels)
-    audio = read_audio("-" if args.input == "-" else Path(args.input), raw=raw if args.raw else None)
-    streamed = args.format == "jsonl" or (args.realtime and args.format == "text")
+    audio = read_audio(Path(args.input), raw=raw if args.raw else None)
+    streamed = streams(args.format, live=args.realtime)
     session = SessionUsage()  # the provider's streams report what they sent here, for --usage
     with Output(args.output) as out, session.collecting():
         async with create_provider(args.provider, **provider_options(args)) as provider:
@@ -212,123 +232,19 @@ async def transcribe(args: argparse.Namespace) -> int:
             if args.realtime:
                 chunks = paced(chunks, provider.sample_rate, provider.channels)
             transcript = Transcript(provider=args.provider, duration=duration)
-            display = _display(args, name, duration)
-            try:
-                async for result in provider.stream(chunks):
-                    transcript.add(result)
-                    if streamed and (line := _event_line(result, args)):
-                        display(None)
-                        out.write(line)
-                    display(result)
-            finally:
-                display(None)
+            display = status_display(name, duration, live=args.realtime)
+            await write_results(
+                provider.stream(chunks), transcript, out, display, fmt=args.format, live=args.realtime
+            )
         transcript.language_code = transcript.dominant_language()
         if not streamed:
-            file_id = "stdin" if args.input == "-" else Path(args.input).stem
-            out.write(serialize(transcript, args.format, file_id=file_id))
+            out.write(serialize(transcript, args.format, file_id=Path(args.input).stem))
         out.finish()
     if not transcript.text:
         print(f"beluga: note: no speech found in {name}", file=sys.stderr)
     if args.usage:
-        rate = DEFAULT_RATE_PER_MINUTE if args.rate_per_minute is None else args.rate_per_minute
-        print(
-            f"beluga: usage: {format_usage(_reported(session, args.provider, duration), rate)}",
-            file=sys.stderr,
-        )
+        print_usage(session, args.provider, duration, args.rate_per_minute)
     return EXIT_OK
-
-
-def _reported(session: SessionUsage, provider: str, duration: float) -> SessionUsage | StreamUsage:
-    """What the provider's stream telemetry reported (reconnects and replays included).
-
-    A provider that does not report its streams is taken to have sent the recording once, on one
-    request, billed by its provider's rule (nothing for providers without one).
-    """
-    if session.sources:
-        return session
-    return StreamUsage(
-        provider, audio_seconds=duration, requests=(duration,), billing=billing_rule_for(provider)
-    )
-
-
-def _event_line(result: TranscriptResult, args: argparse.Namespace) -> str:
-    """What a streamed format writes for one result: every event in jsonl, finals in text."""
-    if args.format == "jsonl":
-        return to_jsonl_line(result)
-    if result.is_final:
-        single = Transcript(provider=args.provider)
-        single.add(result)
-        return to_text(single)
-    return ""
-
-
-class Output:
-    """stdout or a file, opened at the first write so a failed run leaves no empty file behind."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = None if path in (None, "-") else Path(path)
-        self._file: TextIO | None = None
-
-    def __enter__(self) -> Output:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._file is not None and self._file is not sys.stdout:
-            self._file.close()
-        self._file = None
-
-    def write(self, text: str) -> None:
-        if text:
-            self._guarded(lambda file: file.write(text))
-
-    def finish(self) -> None:
-        """A successful run: the file exists even when there was nothing to write (no speech)."""
-        self._guarded(lambda file: None)
-
-    def _guarded(self, action: Callable[[TextIO], object]) -> None:
-        try:
-            if self._file is None:
-                self._file = sys.stdout if self.path is None else self.path.open("w", encoding="utf-8")
-            action(self._file)
-            self._file.flush()
-        except OSError as exc:
-            if self.path is None or isinstance(exc, BrokenPipeError):
-                raise
-            raise BelugaError(f"{self.path}: cannot write the transcript: {exc.strerror or exc}") from exc
-
-
-def _display(
-    args: argparse.Namespace, name: str, duration: float
-) -> Callable[[TranscriptResult | None], None]:
-    """What stderr shows while results arrive: partials (live), a progress bar (long files), or nothing.
-
-    Called with each result, and with ``None`` to clear the line before other output.
-    """
-    if not is_terminal(sys.stderr):
-        return lambda result: None
-    status = StatusLine(sys.stderr)
-    if args.realtime:
-
-        def show_partial(result: TranscriptResult | None) -> None:
-            if result is None or result.is_final:
-                status.clear()
-            else:
-                status.show(f"{result.speaker}: {result.text}" if result.speaker else result.text)
-
-        return show_partial
-    if duration < LONG_FILE_SECONDS:
-        return lambda result: None
-    bar = ProgressBar(Path(name).name, duration, status)
-
-    def show_progress(result: TranscriptResult | None) -> None:
-        if result is None:
-            bar.close()
-        else:
-            bar.update(result.end)
-
-    return show_progress
 
 
 def _check_output(output: Path, input_name: str) -> None:

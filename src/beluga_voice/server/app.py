@@ -256,11 +256,6 @@ class TranscribeServer:
             config = TranscribeConfig.from_query_params(params, region)
         except ConfigurationError as exc:
             raise bad_request(exc.message) from None
-        if config.media_encoding != "pcm":
-            raise bad_request(
-                f"beluga serve decodes media-encoding pcm only, not '{config.media_encoding}': send "
-                "signed 16-bit little-endian PCM (media-encoding=pcm)."
-            )
         try:
             admission.vocabulary_filter = VocabularyFilter.for_stream(
                 self.config.vocabulary_filters,

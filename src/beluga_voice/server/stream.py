@@ -1,7 +1,7 @@
 """One transcription stream over one WebSocket: audio in, results out, exceptions as the service sends them.
 
 Tasks per stream: a receiver (frames -> PCM per channel, with the idle timeout and the size and
-flood limits), one engine task per channel (PCM -> shaped results), a sender (results -> frames, in
+flood limits; ``flac`` and ``ogg-opus`` are decoded to PCM at the declared rate as frames complete), one engine task per channel (PCM -> shaped results), a sender (results -> frames, in
 order, with an injected delay if asked), and timers (maximum duration, faults). Every queue between
 them is bounded, so a stream that floods or stops reading holds a fixed amount of memory.
 
@@ -25,8 +25,15 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
-from beluga_voice.errors import BelugaError, ProtocolError, StreamConnectionError, StreamTimeoutError
+from beluga_voice.audio.compressed import CompressedDecoder
+from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH, float_to_pcm16
+from beluga_voice.errors import (
+    AudioFormatError,
+    BelugaError,
+    ProtocolError,
+    StreamConnectionError,
+    StreamTimeoutError,
+)
 from beluga_voice.providers.aws_transcribe.config import TranscribeConfig
 from beluga_voice.providers.aws_transcribe.eventstream import EventStreamError, decode_message
 from beluga_voice.providers.aws_transcribe.messages import (
@@ -317,6 +324,9 @@ class StreamSession:
             self.terminate(exc)
         except ConnectionClosed:
             self._client_left("client closed without end of stream")
+        except Exception:  # a bug (in decoding, say) must end the stream, not leave it waiting for hours
+            log.exception("receiving failed on stream %s", self.session_id)
+            self.terminate(StreamException.named("InternalFailureException"))
 
     async def _receive(
         self,
@@ -330,6 +340,7 @@ class StreamSession:
         frame_bytes = PCM_SAMPLE_WIDTH * config.channels
         bytes_per_second = config.sample_rate * frame_bytes
         max_chunk = max(32 * 1024, int(bytes_per_second * settings.max_chunk_seconds))
+        decoder = media_decoder(config)
         while True:
             try:
                 async with asyncio.timeout(settings.idle_timeout):
@@ -340,30 +351,38 @@ class StreamSession:
                 raise bad_request(UNEXPECTED_FRAME)
             self.stats.frames += 1
             chunk = b"" if not data else self._audio_of(data, chain)
-            if not chunk:
-                for queue in queues:
-                    await queue.put(None)
-                return
             if len(chunk) > max_chunk:
                 raise bad_request(
                     f"{STREAM_TOO_BIG}: an audio chunk of {len(chunk)} bytes holds more than "
                     f"{settings.max_chunk_seconds:g} s of audio ({max_chunk} bytes at {config.sample_rate} Hz, "
                     f"{config.channels} channel(s)). Send chunks of 50-200 ms."
                 )
-            self.stats.audio_bytes += len(chunk)
-            audio_received(len(chunk) / bytes_per_second)
-            self._check_flood(bytes_per_second)
-            pcm = self._remainder + chunk
-            usable = len(pcm) - len(pcm) % frame_bytes
-            self._remainder = pcm[usable:]
-            if not usable:
-                continue
-            if len(queues) == 1:
-                await queues[0].put(pcm[:usable])
-            else:
-                samples = np.frombuffer(pcm[:usable], dtype="<i2").reshape(-1, len(queues))
-                for index, queue in enumerate(queues):
-                    await queue.put(samples[:, index].tobytes())
+            pcm = chunk if decoder is None else decoded(decoder, chunk)
+            if pcm:
+                self.stats.audio_bytes += len(pcm)
+                audio_received(len(pcm) / bytes_per_second)
+                self._check_flood(bytes_per_second)
+                await self._dispatch(pcm, frame_bytes, queues)
+            if not chunk:
+                for queue in queues:
+                    await queue.put(None)
+                return
+
+    async def _dispatch(
+        self, chunk: bytes, frame_bytes: int, queues: list[asyncio.Queue[bytes | None]]
+    ) -> None:
+        """Whole PCM frames to each channel's engine (a frame cut by the chunk waits for the next)."""
+        pcm = self._remainder + chunk
+        usable = len(pcm) - len(pcm) % frame_bytes
+        self._remainder = pcm[usable:]
+        if not usable:
+            return
+        if len(queues) == 1:
+            await queues[0].put(pcm[:usable])
+        else:
+            samples = np.frombuffer(pcm[:usable], dtype="<i2").reshape(-1, len(queues))
+            for index, queue in enumerate(queues):
+                await queue.put(samples[:, index].tobytes())
 
     def _audio_of(self, data: bytes, chain: FrameSignatureChain | None) -> bytes:
         try:
@@ -502,6 +521,25 @@ class StreamSession:
             self.outcome,
             extra=fields,
         )
+
+
+def media_decoder(config: TranscribeConfig) -> CompressedDecoder | None:
+    """The stream's decoder to PCM at its declared rate (``None`` for pcm, which needs none)."""
+    if config.media_encoding == "pcm":
+        return None
+    return CompressedDecoder(config.media_encoding, config.sample_rate, config.channels)
+
+
+def decoded(decoder: CompressedDecoder, chunk: bytes) -> bytes:
+    """s16le PCM of what ``chunk`` completed (the rest at the end of stream, ``chunk == b""``).
+
+    A stream the codec cannot read ends as the service ends it: a BadRequestException saying why.
+    """
+    try:
+        samples = decoder.feed(chunk) if chunk else decoder.finish()
+    except AudioFormatError as exc:
+        raise bad_request(exc.message) from None
+    return float_to_pcm16(samples) if len(samples) else b""
 
 
 def new_request_id() -> str:

@@ -407,7 +407,7 @@ class StreamRunner:
                 self._link_ready.set()
             except ConnectionClosed:
                 pass  # refused after the upgrade, or dropped: the receiver reads why
-        self._last_replay_seconds = sum(map(len, chunks)) / self._bytes_per_second if number > 1 else 0.0
+        self._last_replay_seconds = self._stream.replayed_seconds if number > 1 else 0.0
         if self._last_replay_seconds and self._telemetry is not None:
             self._telemetry.audio_replayed(self._last_replay_seconds)
         link.tasks.append(self._spawn(self._receive(link)))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
 from beluga_voice.errors import BelugaError, ProtocolError, StreamConnectionError
 from beluga_voice.providers.aws_transcribe.eventstream import EventStreamDecoder
+from beluga_voice.providers.aws_transcribe.media_replay import MediaReplay
 from beluga_voice.providers.aws_transcribe.messages import (
     AudioChunk,
     ExceptionFrame,
@@ -30,7 +31,7 @@ from beluga_voice.providers.aws_transcribe.messages import (
 )
 from beluga_voice.providers.aws_transcribe.transcript_json import parse_transcript_event
 from beluga_voice.stt.model import TranscriptResult
-from beluga_voice.stt.timeline import DEFAULT_REPLAY_SECONDS, StreamTimeline, TimelineStats
+from beluga_voice.stt.timeline import DEFAULT_REPLAY_SECONDS, ConnectionClock, StreamTimeline, TimelineStats
 
 __all__ = [
     "DEFAULT_REPLAY_SECONDS",
@@ -150,7 +151,8 @@ class TranscribeStream:
     """A whole stream: the timeline plus the current connection's protocol.
 
     ``frame_bytes`` is the size of one PCM frame (all channels); audio is sent only in whole frames.
-    ``frame_bytes=None`` (compressed encodings) disables the media timeline and replay.
+    ``frame_bytes=None`` (compressed encodings) leaves the timeline without byte times: with a
+    ``media`` replay buffer (:meth:`for_media`), FLAC frames and Ogg pages give the times instead.
     ``overlap_seconds`` of audio already covered by finals are replayed too, as context for the new
     connection (and evidence for speaker labels); ``voice_seconds`` of each known speaker are
     replayed before that, so a new connection's diarization meets every speaker.
@@ -163,8 +165,11 @@ class TranscribeStream:
     voice_seconds: float = 0.0
     timeline: StreamTimeline = field(init=False)
     connection: ConnectionProtocol | None = field(init=False, default=None)
+    media: MediaReplay | None = None
     replayed: list[bytes] = field(init=False, default_factory=list)
     """The audio chunks the current connection began with."""
+    replayed_seconds: float = field(init=False, default=0.0)
+    """Seconds of audio in ``replayed`` (speaker samples included), billed again by the service."""
 
     def __post_init__(self) -> None:
         self.timeline = StreamTimeline(
@@ -187,10 +192,26 @@ class TranscribeStream:
         frame = PCM_SAMPLE_WIDTH * channels
         return cls(frame, sample_rate * frame, replay_seconds, overlap_seconds, voice_seconds)
 
+    @classmethod
+    def for_media(
+        cls, encoding: str, replay_seconds: float = DEFAULT_REPLAY_SECONDS, overlap_seconds: float = 0.0
+    ) -> TranscribeStream:
+        """A ``flac`` or ``ogg-opus`` stream; ``replay_seconds=0``: no replay (and no reconnection)."""
+        media = MediaReplay(encoding, replay_seconds, overlap_seconds) if replay_seconds else None
+        return cls(None, None, replay_seconds, overlap_seconds, media=media)
+
     def connect(self) -> list[bytes]:
         """A new connection begins: the frames to send on it first (replayed audio)."""
         self.connection = ConnectionProtocol()
         self.replayed = self.timeline.begin_connection()
+        if self.media is not None:
+            replay = self.media.begin(reconnect=self.timeline.stats.connections > 1)
+            self.timeline.clock = ConnectionClock(replay.origin)
+            self.timeline.stats.replayed_seconds += replay.seconds
+            self.timeline.stats.lost_seconds = self.media.lost_seconds
+            self.replayed, self.replayed_seconds = replay.chunks, replay.seconds
+        elif self.bytes_per_second:
+            self.replayed_seconds = sum(map(len, self.replayed)) / self.bytes_per_second
         return [self.connection.audio_frame(chunk) for chunk in self.replayed]
 
     def audio(self, chunk: bytes, *, send: bool = True) -> bytes | None:
@@ -202,7 +223,11 @@ class TranscribeStream:
             chunk = chunk[: len(chunk) - len(chunk) % self.frame_bytes]
         if not chunk:
             return None
-        self.timeline.record(chunk)
+        if self.media is not None:
+            self.media.record(chunk)
+            self.timeline.stats.audio_seconds = self.media.media_time
+        else:
+            self.timeline.record(chunk)
         return self._current().audio_frame(chunk) if send else None
 
     def keepalive(self, silence: bytes) -> bytes:
@@ -214,10 +239,16 @@ class TranscribeStream:
 
     def end(self) -> bytes:
         """The end-of-stream frame (the audio source is exhausted, or the stream pauses)."""
+        if self.media is not None:  # compressed streams never pause: this is the end of the audio
+            self.media.finish()
+            self.timeline.stats.audio_seconds = self.media.media_time
         return self._current().end_frame()
 
     def receive(self, data: bytes | str) -> list[TranscriptResult]:
-        return self.timeline.place(self._current().receive(data))
+        placed = self.timeline.place(self._current().receive(data))
+        if self.media is not None:
+            self.media.answered(placed)
+        return placed
 
     def closed(self, code: int | None, reason: str = "") -> BelugaError | None:
         return self._current().closed(code, reason)

@@ -169,9 +169,14 @@ class AWSTranscribeSTT(STTProvider):
             state = TranscribeStream.for_pcm(
                 self.sample_rate, self.channels, self._replay_seconds, overlap, voices
             )
-        else:  # compressed audio has no byte-to-time mapping (no replay) and cannot restart mid-stream
-            state = TranscribeStream(frame_bytes=None, bytes_per_second=None, replay_seconds=0)
-            policy, idle = NO_RECONNECT, None
+        else:  # compressed audio replays whole frames/pages behind its codec headers (media_replay)
+            replays = policy.enabled and self._replay_seconds > 0
+            overlap = min(policy.overlap_seconds, self._replay_seconds / 2) if replays else 0.0
+            encoding = self.config.media_encoding
+            state = TranscribeStream.for_media(encoding, self._replay_seconds if replays else 0.0, overlap)
+            # Loudness cannot be read from compressed bytes (no watchdog), nor silence sent (no keep-alive).
+            policy = dataclasses.replace(policy, watchdog_timeout=None) if replays else NO_RECONNECT
+            idle = None
         options = self.client_options
         if self.config.media_encoding != "pcm" and options.max_speed is not None:
             options = dataclasses.replace(options, max_speed=None)
@@ -184,7 +189,7 @@ class AWSTranscribeSTT(STTProvider):
             self.presigned_url,
             state,
             options,
-            chunk_size=self._chunk_size,
+            chunk_size=media_chunk_size(self.config.media_encoding, self._chunk_size),
             sample_rate=self.sample_rate,
             channels=self.channels,
             policy=policy,
@@ -225,6 +230,16 @@ class AWSTranscribeSTT(STTProvider):
             f"AWSTranscribeSTT(region={self.config.region!r}, endpoint={self.endpoint.url!r}, "
             f"options={self.config.describe()!r}, credentials={self._credentials!r})"
         )
+
+
+def media_chunk_size(encoding: str, pcm_chunk_size: int) -> int:
+    """Bytes per AudioEvent: ``chunk_ms`` of PCM, or about as long of typical FLAC (half the bytes)
+    or Opus (an eighth: 24-64 kbit/s), so compressed audio too goes out in 50-200 ms pieces."""
+    if encoding == "flac":
+        return max(256, pcm_chunk_size // 2)
+    if encoding == "ogg-opus":
+        return max(256, pcm_chunk_size // 8)
+    return pcm_chunk_size
 
 
 def _reconnect_policy(reconnect: ReconnectPolicy | bool) -> ReconnectPolicy:

@@ -24,7 +24,7 @@ from faster_whisper.feature_extractor import FeatureExtractor
 
 from beluga_voice.errors import ConfigurationError, ModelNotFoundError
 from beluga_voice.providers.local.diarization.blas import single_threaded_blas
-from beluga_voice.providers.local.diarization.encoder import SpeakerEncoder
+from beluga_voice.providers.local.diarization.encoder import SpeakerEncoder, load_speaker_encoder
 from beluga_voice.providers.local.executor import ROUTINE, PriorityExecutor
 from beluga_voice.providers.local.model_files import INSTALL_HINT, WhisperModelFiles, inspect_model
 from beluga_voice.providers.local.words import to_words
@@ -121,10 +121,13 @@ class LocalEngine:
         return self.files.multilingual
 
     def speaker_encoder(self) -> SpeakerEncoder:
-        """The speaker encoder, loaded on first use (only diarization needs it)."""
+        """The speaker model (CAM++), loaded on first use: only diarization needs it.
+
+        Raises ``ModelNotFoundError`` naming the package and its install command if it is missing.
+        """
         with self._encoder_lock:
             if self._encoder is None:
-                self._encoder = SpeakerEncoder(self._speaker_model_path)
+                self._encoder = load_speaker_encoder(self._speaker_model_path)
             return self._encoder
 
     async def run(self, fn: Callable[[], T], priority: int = ROUTINE) -> T:

@@ -1,1 +1,1 @@
-"""Speaker diarization without torch: resemblyzer's encoder in numpy, and online clustering."""
+"""Speaker diarization without torch: the CAM++ speaker model in numpy, and online clustering."""

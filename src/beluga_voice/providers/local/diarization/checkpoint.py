@@ -1,17 +1,20 @@
-"""Reading a legacy (pre-zip) PyTorch checkpoint into numpy arrays, without importing torch.
+"""Reading a PyTorch checkpoint into numpy arrays, without importing torch.
 
-resemblyzer ships its speaker encoder as ``pretrained.pt`` in the legacy serialisation: five
-consecutive pickles (magic number, protocol version, system info, the object with storages as
-persistent ids, the sorted storage keys) followed by each storage as an 8-byte little-endian element
-count and its raw bytes. Only the classes such a state dict needs are allowed; anything else in the
-pickle is refused, so a hostile file cannot run code.
+A checkpoint saved by torch >= 1.6 (CAM++'s and pyannote's weights) is a zip archive holding
+``<name>/data.pkl`` (the object, with each tensor's storage as a persistent id) and each storage's
+raw little-endian bytes as ``<name>/data/<key>``; the older pre-zip format is not read. Only the
+classes a state dict needs are allowed; anything else in the pickle is refused, so a hostile file
+cannot run code. A caller may name a few extra classes (such as the hyper-parameter records of a
+training checkpoint) that are then read as inert records.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+import zipfile
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -21,9 +24,6 @@ import numpy.typing as npt
 
 from beluga_voice.errors import ModelNotFoundError
 from beluga_voice.providers.local.model_files import INSTALL_HINT
-
-LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
-LEGACY_PROTOCOL_VERSION = 1001
 
 # torch storage class name -> numpy little-endian dtype
 _STORAGE_DTYPES: dict[str, str] = {
@@ -46,7 +46,7 @@ class _StorageType:
 
 @dataclass
 class _StorageRef:
-    """A storage named in the pickle; its bytes come later in the file."""
+    """A storage named in the pickle; its bytes are a separate member of the archive."""
 
     key: str
     dtype: str
@@ -65,10 +65,26 @@ def _rebuild_tensor(storage: _StorageRef, offset: int, shape: Any, stride: Any, 
     return _TensorRef(storage, int(offset), tuple(int(s) for s in shape), tuple(int(s) for s in stride))
 
 
+class InertRecord:
+    """Stands in for an allowed non-tensor class: keeps its arguments and state, runs nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.state: Any = None
+
+    def __new__(cls, *_args: Any, **_kwargs: Any) -> InertRecord:
+        return super().__new__(cls)
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file: IO[bytes]) -> None:
+    def __init__(self, file: IO[bytes], inert: Collection[str] = ()) -> None:
         super().__init__(file)
         self.storages: dict[str, _StorageRef] = {}
+        self.inert = frozenset(inert)
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "collections" and name == "OrderedDict":
@@ -77,6 +93,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _rebuild_tensor
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(_STORAGE_DTYPES[name])
+        if f"{module}.{name}" in self.inert:
+            return type(name, (InertRecord,), {})
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a checkpoint")
 
     def persistent_load(self, pid: Any) -> _StorageRef:
@@ -91,51 +109,58 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return self.storages.setdefault(key, _StorageRef(key, storage_type.dtype))
 
 
-def load_legacy_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint's top-level object with every tensor turned into a numpy array."""
+def load_checkpoint(path: Path, inert: Collection[str] = ()) -> dict[str, Any]:
+    """The checkpoint's top-level dict with every tensor turned into a numpy array.
+
+    ``inert`` names ``module.Class`` entries read as ``InertRecord`` instead of being refused.
+    """
     try:
-        raw = path.read_bytes()
+        archive = zipfile.ZipFile(path)
     except OSError as exc:
-        raise ModelNotFoundError(f"{path}: cannot read the speaker encoder weights ({exc})") from exc
-    try:
-        return _parse(io.BytesIO(raw))
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ModelNotFoundError(f"{path}: cannot read the model weights ({exc}); {INSTALL_HINT}.") from exc
+    except zipfile.BadZipFile as exc:
         raise ModelNotFoundError(
-            f"{path}: is not a readable legacy PyTorch checkpoint ({exc}); the file is damaged: "
-            f"{INSTALL_HINT}."
+            f"{path}: is not a zip-format PyTorch checkpoint ({exc}); the file is damaged or of another "
+            f"kind: {INSTALL_HINT}."
+        ) from exc
+    try:
+        with archive:
+            return _parse(archive, inert)
+    except (
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+    ) as exc:
+        raise ModelNotFoundError(
+            f"{path}: is not a readable PyTorch checkpoint ({exc}); the file is damaged: {INSTALL_HINT}."
         ) from exc
 
 
-def _parse(stream: io.BytesIO) -> dict[str, Any]:
-    header = _RestrictedUnpickler(stream)
-    if header.load() != LEGACY_MAGIC_NUMBER:
-        raise ValueError("wrong magic number (a zip-format or non-PyTorch file?)")
-    if header.load() != LEGACY_PROTOCOL_VERSION:
-        raise ValueError("unsupported legacy protocol version")
-    sys_info = header.load()
-    if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
+def _parse(archive: zipfile.ZipFile, inert: Collection[str]) -> dict[str, Any]:
+    names = archive.namelist()
+    pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+    if len(pickles) != 1:
+        raise ValueError("no single <name>/data.pkl in the archive (not a PyTorch checkpoint?)")
+    prefix = pickles[0][: -len("data.pkl")]
+    order = f"{prefix}byteorder"
+    if order in names and archive.read(order).strip() != b"little":
         raise ValueError("only little-endian checkpoints are supported")
-    body = _RestrictedUnpickler(stream)
+    body = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), inert)
     obj = body.load()
-    keys = _RestrictedUnpickler(stream).load()
-    if not isinstance(keys, list) or set(map(str, keys)) != set(body.storages):
-        raise ValueError("storage key list does not match the storages the object uses")
-    for key in keys:
-        ref = body.storages[str(key)]
-        count = int.from_bytes(_read_exact(stream, 8), "little", signed=True)
+    for key, ref in body.storages.items():
+        blob = archive.read(f"{prefix}data/{key}")
         itemsize = np.dtype(ref.dtype).itemsize
-        ref.data = np.frombuffer(_read_exact(stream, count * itemsize), dtype=ref.dtype).copy()
+        if len(blob) % itemsize:
+            raise ValueError(f"storage {key} is {len(blob)} bytes, not a whole number of items")
+        ref.data = np.frombuffer(blob, dtype=ref.dtype).copy()
     if not isinstance(obj, dict):
         raise ValueError(f"top-level object is a {type(obj).__name__}, not a dict")
     materialised: dict[str, Any] = _materialise(obj)
     return materialised
-
-
-def _read_exact(stream: io.BytesIO, size: int) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise EOFError("the file ends inside a tensor (truncated download?)")
-    return data
 
 
 def _materialise(value: Any) -> Any:

@@ -21,11 +21,15 @@ from beluga_voice.stt.model import Word
 
 FloatArray = npt.NDArray[np.float32]
 
-DEFAULT_THRESHOLD = 0.72
+DEFAULT_THRESHOLD = 0.5  # CAM++ cosine; calibrated in docs/local-engine.md (resemblyzer's was 0.72)
 UPDATE_MARGIN = 0.05  # a match must clear the threshold by this much to refine the speaker's print
 MIN_NEW_SPEAKER_SECONDS = 0.5
 MIN_TRUSTED_TURN_SECONDS = 0.8
 WEAK_SPEAKER_SECONDS = 1.0  # a speaker heard for less than this is provisional
+# CAM++ prints of phone speech spread more under 1.5 s (same-speaker cosine 5th percentile 0.34 at
+# 1 s, 0.50 at 1.5 s): a shorter turn must be this much further below the threshold to start a speaker.
+SHORT_TURN_SECONDS = 1.5
+SHORT_TURN_MARGIN = 0.15
 
 
 @dataclass
@@ -100,7 +104,7 @@ class SpeakerClustering:
     def _closest(self, voice: FloatArray) -> tuple[int | None, float]:
         if not self._speakers:
             return None, -1.0
-        similarities = [float(voice @ s.centroid) for s in self._speakers]
+        similarities = [float(voice @ s.centroid) if s.total.size else 0.0 for s in self._speakers]
         best = int(np.argmax(similarities))
         return best, similarities[best]
 
@@ -109,7 +113,8 @@ class SpeakerClustering:
         room = self.max_speakers is None or self.count < self.max_speakers
         if best is None:
             return self._new(voice, seconds)
-        if similarity < self.threshold and seconds >= self.min_new_speaker:
+        needed = self.threshold - (SHORT_TURN_MARGIN if seconds < SHORT_TURN_SECONDS else 0.0)
+        if similarity < needed and seconds >= self.min_new_speaker:
             weak = [k for k, s in enumerate(self._speakers) if s.seconds < WEAK_SPEAKER_SECONDS]
             if weak:  # a speaker known only from a blip: its print was unreliable, let this one define it
                 self._add(weak[0], voice, seconds)
@@ -122,11 +127,11 @@ class SpeakerClustering:
 
     def _add(self, index: int, voice: FloatArray, seconds: float) -> None:
         speaker = self._speakers[index]
-        speaker.total = speaker.total + voice * seconds
+        speaker.total = (speaker.total if speaker.total.size else 0.0) + voice * seconds
         speaker.seconds += seconds
 
     def _new(self, voice: FloatArray | None, seconds: float) -> str:
-        total = voice * max(seconds, 1e-3) if voice is not None else np.zeros(256, np.float32)
+        total = voice * max(seconds, 1e-3) if voice is not None else np.zeros(0, np.float32)  # no print yet
         self._speakers.append(_Speaker(total.astype(np.float32), seconds))
         return str(self.count - 1)
 
