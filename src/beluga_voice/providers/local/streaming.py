@@ -371,12 +371,19 @@ class StreamSession:
         job = _Job(utterance, closed.start, closed.end, closed.speech_end, True, utterance.sentence)
         if utterance.sentence is not None and self._speakers is None:
             final.outcome = _Outcome(job, utterance.sentence, ())
+        elif utterance.sentence is not None:  # the words are known: only the speaker prints remain
+            final.task = self._launch(job, final=True)
         else:
             ready = next(
                 (d for d in reversed(utterance.decodes) if d.job.urgent and d.job.span == job.span),
                 None,
             )  # the end-of-utterance decode of exactly this audio is the final's decode
-            final.task = ready.task if ready is not None else self._launch(job)
+            if ready is None:
+                final.task = self._launch(job, final=True)
+            elif self._speakers is None:
+                final.task = ready.task
+            else:  # its words, with the speaker prints taken once, for the final only
+                final.task = self._launch(job, final=True, words_from=ready.task)
         self._finals.append(final)
         heapq.heappush(self._dues, (final.due, next(self._order), final))
         self._last_final = final
@@ -414,14 +421,18 @@ class StreamSession:
 
     # -- decoding ------------------------------------------------------------------------------
 
-    def _launch(self, job: _Job) -> asyncio.Task[_Outcome]:
+    def _launch(
+        self, job: _Job, *, final: bool = False, words_from: asyncio.Task[_Outcome] | None = None
+    ) -> asyncio.Task[_Outcome]:
+        """Decode ``job`` on the engine's pool (or take its words from ``words_from``); a final also
+        gets the speaker prints of its words (only finals are labelled, so only they pay for it)."""
         samples = self._buffer.slice(job.start, job.end)
-        with_turns = job.urgent and self._speakers is not None
+        with_turns = final and self._speakers is not None
         engine, plan, beam_size = self._engine, self._plan, self._settings.beam_size
         after = self._last_final if self._settings.use_context else None
 
-        def work(prompt: str | None) -> _Outcome:
-            decoded = job.known or engine.decode(
+        def work(prompt: str | None, known: Decoded | None) -> _Outcome:
+            decoded = known or engine.decode(
                 samples,
                 offset=job.start / SAMPLE_RATE,
                 language=plan.fixed,
@@ -437,11 +448,14 @@ class StreamSession:
             return _Outcome(job, decoded, tuple(turns))
 
         async def run() -> _Outcome:
+            known = job.known if words_from is None else (await words_from).decoded
+            if with_turns and known is not None and not known.words:
+                return _Outcome(job, known, ())
             prompt = None
-            if after is not None:  # the text of every utterance closed before this decode began
+            if after is not None and known is None:  # the text of every utterance closed before
                 await after.sent.wait()
                 prompt = after.context or None
-            return await engine.run(lambda: work(prompt), URGENT if job.urgent else ROUTINE)
+            return await engine.run(lambda: work(prompt, known), URGENT if job.urgent else ROUTINE)
 
         task = asyncio.create_task(run())
         self._tasks.add(task)
