@@ -16,6 +16,7 @@ BENCHMARKS = (
     "bench.media",
     "bench.speaker_model",
     "bench.local_engine",
+    "bench.serve_framing",
     "bench.chaos",
 )
 

@@ -74,7 +74,15 @@ async def test_two_speaker_call_streams_with_labels_and_one_timeline(
     # Both people in the part of the call where each speaks for seconds at a time.
     later = call[14 * RATE :]
     excerpt = _transcript(await _collect(stt, _fast(iter_chunks(_pcm(later), chunk_bytes(RATE, 100)))))
+    # Fed fast, the stream now cuts this excerpt exactly as it does live (at sentence ends), and on
+    # such short turns the clustering may split a voice in two (issue 11 is about the speaker count);
+    # what must hold is that the two people get different labels where each speaks at length.
     assert len(excerpt.speakers) >= 2 and all(w.speaker for w in excerpt.words)
+    sheila = [w for w in excerpt.words if w.text.lower().startswith("sheila")]
+    jersey_now = [
+        w for w in excerpt.words if w.start + 14 > 20.2 and w.end + 14 < 21.5
+    ]  # Diane, per the RTTM
+    assert sheila and jersey_now and sheila[0].speaker != jersey_now[0].speaker
 
     # Every transcribed stretch of the reference has final words around it.
     for line in (data_dir / "pyannote" / "sample.stm").read_text().splitlines():

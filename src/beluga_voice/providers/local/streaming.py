@@ -8,17 +8,28 @@ lasts until the utterance is declared over, that decode is the final, already do
 ends after ``end_silence`` of silence, or after the shorter ``sentence_end_silence`` when the
 candidate ends with a full stop or question mark, or when it reaches ``max_segment`` seconds.
 
-A stream runs one decode at a time (the engine's pool interleaves many streams), and all state
-changes happen on the event loop, so no locks are needed here.
+Every decision is a function of the audio alone, never of the client's framing or pace or of how
+fast the machine decodes: the input is judged one 32 ms VAD window at a time, decodes start at
+fixed positions of the stream, and a decode's result may change a decision only at a fixed
+position after its start (its *due* position). If it is not done by then, the stream stops taking
+input until it is (the client's socket backs up), instead of deciding without it. At real-time
+pace decodes finish well before they are due, so nothing waits; a client sending faster than the
+engine decodes is slowed to its pace. Results are sent as soon as they are ready, finals in order.
+
+All state changes happen on the event loop, so no locks are needed here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
 
 from beluga_voice.aio import as_async_iter
 from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH, Audio, FloatArray, StreamResampler
@@ -31,7 +42,7 @@ from beluga_voice.providers.local.executor import ROUTINE, URGENT
 from beluga_voice.providers.local.languages import LanguagePlan
 from beluga_voice.providers.local.segmenter import ClosedUtterance, UtteranceTracker
 from beluga_voice.providers.local.stabilizer import Stabilizer
-from beluga_voice.providers.local.vad import StreamingVAD
+from beluga_voice.providers.local.vad import WINDOW, StreamingVAD
 from beluga_voice.providers.local.words import ends_sentence
 from beluga_voice.stt.model import LanguageScore, TranscriptResult, Word, join_words
 from beluga_voice.stt.provider import AudioStream
@@ -39,6 +50,8 @@ from beluga_voice.stt.provider import AudioStream
 _CONTEXT_CHARS = 200
 _SPLIT_LOOKBACK = 3.0  # seconds searched for the quietest point when an utterance is too long
 _FIRST_PARTIAL = 0.35  # seconds of speech before the first partial (if partial_interval is longer)
+_PARTIAL_DUE = 0.5  # seconds of audio a partial decode has before the stream waits for it
+_FINAL_DUE = 1.0  # seconds of audio a final may lag behind the input before the stream waits
 
 
 @dataclass(frozen=True)
@@ -88,28 +101,6 @@ def _samples(seconds: float) -> int:
     return round(seconds * SAMPLE_RATE)
 
 
-@dataclass
-class _Utterance:
-    result_id: str
-    stabilizer: Stabilizer = field(default_factory=Stabilizer)
-    closed: ClosedUtterance | None = None
-    latest: _Outcome | None = None
-    shown_text: str | None = None  # text of the last partial sent
-    sentence: Decoded | None = None  # set when cut after a stable sentence: its final words
-
-    def final_ready(self) -> _Outcome | None:
-        """The latest decode if it covers the closed utterance exactly as a final would."""
-        done, closed = self.latest, self.closed
-        if done is None or closed is None:
-            return None
-        job = done.job
-        if self.sentence is not None:
-            return done if job.known is not None else None
-        if job.start == closed.start and job.speech_end == closed.speech_end and job.end >= closed.end:
-            return done
-        return None
-
-
 @dataclass(frozen=True)
 class _Job:
     utterance: _Utterance
@@ -119,12 +110,69 @@ class _Job:
     urgent: bool
     known: Decoded | None = None  # the words are known already: only speaker prints are needed
 
+    @property
+    def span(self) -> tuple[int, int, int]:
+        return self.start, self.end, self.speech_end
+
 
 @dataclass(frozen=True)
 class _Outcome:
     job: _Job
     decoded: Decoded
     turns: tuple[Turn, ...]
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """A sentence that a decode found complete and confirmed, to be cut off the open utterance."""
+
+    sentence: Decoded
+    lo: int  # the cut goes at the quietest window between these sample positions
+    hi: int
+
+
+@dataclass(eq=False)
+class _Decode:
+    """A partial or end-of-utterance decode of the open utterance. Its result is *processed* as soon
+    as it and every decode launched before it are done (stable words, the partial shown, a proposed
+    sentence cut), and *applied* when the stream reaches sample ``due``: only then may it change
+    what the stream decides, so the decision never depends on how fast the decode ran. A partial
+    is applied once processed (its cut depends on the stable words of every earlier decode); a
+    candidate as soon as it is done (only its own words count: does it end a sentence?)."""
+
+    job: _Job
+    task: asyncio.Task[_Outcome]
+    due: int
+    processed: asyncio.Event = field(default_factory=asyncio.Event)
+    outcome: _Outcome | None = None
+    cut: _Cut | None = None
+
+
+@dataclass(eq=False)
+class _Final:
+    """The final of a closed utterance: sent as soon as its decode is done, in utterance order."""
+
+    utterance: _Utterance
+    closed: ClosedUtterance
+    due: int  # the stream waits here for it, so a fast client cannot pile up finals
+    task: asyncio.Task[_Outcome] | None = None
+    outcome: _Outcome | None = None
+    context: str = ""  # the stream's text after this final (the prompt of later decodes)
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(eq=False)
+class _Utterance:
+    result_id: str
+    stabilizer: Stabilizer = field(default_factory=Stabilizer)
+    closed: ClosedUtterance | None = None
+    decodes: list[_Decode] = field(default_factory=list)  # launched for this utterance
+    candidate_for: int = -1  # speech end of the last end-of-utterance decode launched
+    processed_end: int = 0  # end of the newest decode processed
+    latest: _Outcome | None = None  # the newest decode applied
+    shown_text: str | None = None  # text of the last partial sent
+    held: TranscriptResult | None = None  # a partial waiting for an earlier utterance's final
+    sentence: Decoded | None = None  # set when cut after a stable sentence: its final words
 
 
 class _Finished:
@@ -160,19 +208,21 @@ class StreamSession:
         self._vad = StreamingVAD()
         self._tracker = UtteranceTracker(settings.vad_threshold, _samples(settings.pre_roll))
         self._buffer = SampleBuffer()
+        self._unjudged = np.zeros(0, np.float32)  # samples not yet a whole VAD window
         self._current: _Utterance | None = None
-        self._closing: deque[_Utterance] = deque()
-        # One urgent job (final, end-of-utterance candidate) and one routine job (partial) at a time:
-        # an utterance that ends while a partial decodes does not wait for it (engine num_workers=2).
-        self._urgent: asyncio.Task[None] | None = None
-        self._routine: asyncio.Task[None] | None = None
+        self._decodes: deque[_Decode] = deque()  # launched, not yet processed (launch order)
+        self._finals: deque[_Final] = deque()  # closed, not yet sent (utterance order)
+        self._dues: list[tuple[int, int, _Decode | _Final]] = []  # heap by (due, launch order)
+        self._order = itertools.count()
+        self._tasks: set[asyncio.Task[_Outcome]] = set()
+        self._last_final: _Final | None = None
         self._last_partial_at = 0
-        self._context = ""
+        self._context = ""  # the text of the finals sent so far (a prompt, with use_context)
         self._timeline_end = 0.0  # end of the last final word: later words never start before it
         self._input_done = False
+        self._failure: BaseException | None = None
         self._odd_byte = b""
         self._results: asyncio.Queue[TranscriptResult | BaseException | _Finished] = asyncio.Queue()
-        self._drained = asyncio.Event()
 
     async def run(self, audio: AudioStream) -> AsyncGenerator[TranscriptResult, None]:
         pump = asyncio.create_task(self._pump(audio))
@@ -185,7 +235,7 @@ class StreamSession:
                     raise item
                 yield item
         finally:
-            tasks = [t for t in (pump, self._urgent, self._routine) if t is not None]
+            tasks: list[asyncio.Task[Any]] = [pump, *self._tasks]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -196,50 +246,89 @@ class StreamSession:
         try:
             async for piece in as_async_iter(audio):
                 if piece:
-                    self._feed(piece)
-                    self._advance()
+                    await self._ingest(self._pcm_to_samples(piece))
             if self._resampler is not None:
-                self._take(self._resampler.flush()[:, 0])
-            self._input_done = True
-            self._advance()
-            await self._drained.wait()
+                await self._ingest(self._resampler.flush()[:, 0])
+            await self._finish()
             await self._results.put(_Finished())
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # delivered to the consumer, which re-raises it
-            await self._results.put(exc)
+            if exc is not self._failure:
+                await self._results.put(exc)
 
-    def _feed(self, piece: bytes) -> None:
+    def _pcm_to_samples(self, piece: bytes) -> FloatArray:
         data = self._odd_byte + bytes(piece)
         whole = len(data) - len(data) % PCM_SAMPLE_WIDTH
         self._odd_byte = data[whole:]
         if not whole:
-            return
+            return np.zeros(0, np.float32)
         audio = Audio.from_pcm16(data[:whole], self._input_rate, 1, "<stream>")
         if self._resampler is None:
-            self._take(audio.samples[:, 0])
-        else:
-            self._take(self._resampler.process(audio.samples)[:, 0])
+            return audio.samples[:, 0]
+        return self._resampler.process(audio.samples)[:, 0]
 
-    def _take(self, samples: FloatArray) -> None:
-        if not len(samples):
+    async def _ingest(self, samples: FloatArray) -> None:
+        """Judge the audio one VAD window at a time, whatever the size of the pieces it came in:
+        every decision below happens at a window boundary, so framing cannot move it."""
+        if not samples.size:
             return
         self._buffer.append(samples)
-        self._tracker.push(self._vad.feed(samples))
-        if self._tracker.open is None and not self._closing and self._urgent is None:
-            self._buffer.discard_before(self._keep_from())  # long silences are not kept
+        pending = np.concatenate((self._unjudged, samples)) if self._unjudged.size else samples
+        whole = pending.size - pending.size % WINDOW
+        for start in range(0, whole, WINDOW):
+            self._tracker.push(self._vad.feed(pending[start : start + WINDOW]))
+            await self._step()
+        self._unjudged = pending[whole:].copy()
 
-    # -- decisions -----------------------------------------------------------------------------
-
-    def _advance(self) -> None:
+    async def _step(self) -> None:
+        """Everything the stream decides at the current window boundary, in a fixed order."""
+        await self._apply_due()
         self._check_end_of_utterance()
-        if self._urgent is None:
-            self._start_urgent_job()
-        if self._routine is None and self._urgent is None and not self._closing:
-            self._start_partial_job()
-        idle = self._urgent is None and self._routine is None
-        if self._input_done and idle and not self._closing and self._tracker.open is None:
-            self._drained.set()
+        self._start_decodes()
+        self._buffer.discard_before(self._keep_from())  # long silences are not kept
+
+    async def _finish(self) -> None:
+        self._input_done = True
+        self._check_end_of_utterance()
+        waits = [d.processed for d in self._decodes] + [f.sent for f in self._finals]
+        for event in waits:
+            await event.wait()
+            self._raise_failure()
+
+    # -- decisions, on the media timeline -------------------------------------------------------
+
+    async def _apply_due(self) -> None:
+        """Apply every decode and final due by now, waiting for those not done yet. Waiting holds
+        the input (the client's socket backs up) rather than deciding without the result."""
+        position = self._tracker.position
+        while self._dues and self._dues[0][0] <= position:
+            _, _, item = heapq.heappop(self._dues)
+            if isinstance(item, _Final):
+                await item.sent.wait()
+                self._raise_failure()
+                continue
+            candidate = item.job.urgent
+            if candidate:
+                # its words alone decide (a sentence end): no need to wait for earlier partials
+                if not item.task.done():
+                    await asyncio.wait([item.task])
+            else:  # its sentence cut comes from the stable words, so every earlier decode counts
+                await item.processed.wait()
+            outcome = self._outcome_of(item.task) if candidate else item.outcome
+            self._raise_failure()
+            assert outcome is not None
+            self._apply(item, outcome)
+
+    def _apply(self, decode: _Decode, outcome: _Outcome) -> None:
+        utterance = decode.job.utterance
+        if utterance.latest is None or outcome.job.end >= utterance.latest.job.end:
+            utterance.latest = outcome
+        cut, speech = decode.cut, self._tracker.open
+        if cut is None or utterance is not self._current or speech is None or cut.lo <= speech.start:
+            return
+        utterance.sentence = cut.sentence
+        self._close(self._tracker.split(cut.lo, cut.hi))
 
     def _check_end_of_utterance(self) -> None:
         tracker, s = self._tracker, self._settings
@@ -272,58 +361,78 @@ class StreamSession:
         utterance, self._current = self._current, None
         assert utterance is not None
         utterance.closed = closed
-        if closed.speech_samples >= _samples(self._settings.min_speech) or utterance.shown_text is not None:
-            self._closing.append(utterance)
-
-    def _start_urgent_job(self) -> None:
-        """The next final (in order), or a candidate decode once the speaker has paused."""
-        s, tracker = self._settings, self._tracker
-        while self._closing:
-            head = self._closing[0]
-            ready = head.final_ready()
-            if ready is None:
-                closed = head.closed
-                assert closed is not None
-                job = _Job(head, closed.start, closed.end, closed.speech_end, True, head.sentence)
-                if head.sentence is not None and self._speakers is None:
-                    ready = _Outcome(job, head.sentence, ())
-                else:
-                    self._launch(job)
-                    return
-            self._closing.popleft()
-            self._emit_final(head, ready)
-        speech, current = tracker.open, self._current
-        if speech is None or current is None:
-            return
-        candidate_end = speech.speech_end + _samples(s.tail)
-        if tracker.position >= candidate_end:
-            latest = current.latest
-            if latest is None or latest.job.speech_end != speech.speech_end or latest.job.end < candidate_end:
-                self._launch(_Job(current, speech.start, candidate_end, speech.speech_end, urgent=True))
-
-    def _start_partial_job(self) -> None:
-        s, tracker = self._settings, self._tracker
-        speech, current = tracker.open, self._current
-        if speech is None or current is None:
-            return
         if (
-            tracker.in_speech
-            and speech.speech_samples >= _samples(s.min_speech)
-            and tracker.position - self._last_partial_at >= _samples(s.partial_interval)
+            closed.speech_samples < _samples(self._settings.min_speech)
+            and not utterance.decodes
+            and utterance.sentence is None
         ):
-            self._last_partial_at = tracker.position
-            self._launch(_Job(current, speech.start, tracker.position, speech.speech_end, urgent=False))
+            return  # a burst of noise, never decoded nor shown
+        final = _Final(utterance, closed, self._tracker.position + _samples(_FINAL_DUE))
+        job = _Job(utterance, closed.start, closed.end, closed.speech_end, True, utterance.sentence)
+        if utterance.sentence is not None and self._speakers is None:
+            final.outcome = _Outcome(job, utterance.sentence, ())
+        elif utterance.sentence is not None:  # the words are known: only the speaker prints remain
+            final.task = self._launch(job, final=True)
+        else:
+            ready = next(
+                (d for d in reversed(utterance.decodes) if d.job.urgent and d.job.span == job.span),
+                None,
+            )  # the end-of-utterance decode of exactly this audio is the final's decode
+            if ready is None:
+                final.task = self._launch(job, final=True)
+            elif self._speakers is None:
+                final.task = ready.task
+            else:  # its words, with the speaker prints taken once, for the final only
+                final.task = self._launch(job, final=True, words_from=ready.task)
+        self._finals.append(final)
+        heapq.heappush(self._dues, (final.due, next(self._order), final))
+        self._last_final = final
+        self._drain()
+
+    def _start_decodes(self) -> None:
+        """An end-of-utterance candidate once the speaker has paused for ``tail``, and a partial
+        every ``partial_interval`` of speech, both at fixed positions of the stream."""
+        s, tracker = self._settings, self._tracker
+        speech, current = tracker.open, self._current
+        if speech is None or current is None or speech.speech_samples < _samples(s.min_speech):
+            return
+        position = tracker.position
+        candidate_end = speech.speech_end + _samples(s.tail)
+        if position >= candidate_end and current.candidate_for != speech.speech_end:
+            current.candidate_for = speech.speech_end
+            job = _Job(current, speech.start, candidate_end, speech.speech_end, urgent=True)
+            due = max(speech.speech_end + _samples(s.sentence_end_silence), position + 1)
+            self._start_decode(job, due)
+        if tracker.in_speech and position - self._last_partial_at >= _samples(s.partial_interval):
+            self._last_partial_at = position
+            job = _Job(current, speech.start, position, speech.speech_end, urgent=False)
+            self._start_decode(job, position + _samples(_PARTIAL_DUE))
+
+    def _start_decode(self, job: _Job, due: int) -> None:
+        decode = _Decode(job, self._launch(job), due)
+        job.utterance.decodes.append(decode)
+        self._decodes.append(decode)
+        heapq.heappush(self._dues, (due, next(self._order), decode))
+
+    def _keep_from(self) -> int:
+        if self._tracker.open is not None:
+            return self._tracker.open.start
+        return self._tracker.position - _samples(self._settings.pre_roll) - WINDOW
 
     # -- decoding ------------------------------------------------------------------------------
 
-    def _launch(self, job: _Job) -> None:
+    def _launch(
+        self, job: _Job, *, final: bool = False, words_from: asyncio.Task[_Outcome] | None = None
+    ) -> asyncio.Task[_Outcome]:
+        """Decode ``job`` on the engine's pool (or take its words from ``words_from``); a final also
+        gets the speaker prints of its words (only finals are labelled, so only they pay for it)."""
         samples = self._buffer.slice(job.start, job.end)
-        prompt = self._context if self._settings.use_context else None
-        with_turns = job.urgent and self._speakers is not None
+        with_turns = final and self._speakers is not None
         engine, plan, beam_size = self._engine, self._plan, self._settings.beam_size
+        after = self._last_final if self._settings.use_context else None
 
-        def work() -> _Outcome:
-            decoded = job.known or engine.decode(
+        def work(prompt: str | None, known: Decoded | None) -> _Outcome:
+            decoded = known or engine.decode(
                 samples,
                 offset=job.start / SAMPLE_RATE,
                 language=plan.fixed,
@@ -338,90 +447,143 @@ class StreamSession:
             )
             return _Outcome(job, decoded, tuple(turns))
 
-        async def run() -> None:
-            try:
-                outcome = await engine.run(work, URGENT if job.urgent else ROUTINE)
-                if job.urgent:
-                    self._urgent = None
-                else:
-                    self._routine = None
-                self._on_decoded(outcome)
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:  # delivered to the consumer, which re-raises it
-                self._results.put_nowait(exc)
+        async def run() -> _Outcome:
+            known = job.known if words_from is None else (await words_from).decoded
+            if with_turns and known is not None and not known.words:
+                return _Outcome(job, known, ())
+            prompt = None
+            if after is not None and known is None:  # the text of every utterance closed before
+                await after.sent.wait()
+                prompt = after.context or None
+            return await engine.run(lambda: work(prompt, known), URGENT if job.urgent else ROUTINE)
 
         task = asyncio.create_task(run())
-        if job.urgent:
-            self._urgent = task
-        else:
-            self._routine = task
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
 
-    def _on_decoded(self, outcome: _Outcome) -> None:
-        utterance = outcome.job.utterance
-        latest = utterance.latest
-        newest = outcome.job.known is not None or latest is None or outcome.job.end >= latest.job.end
-        if newest:
-            utterance.latest = outcome
-        if newest and utterance.closed is None and utterance is self._current:
-            self._emit_partial(utterance, outcome)
-        self._advance()
+    def _task_done(self, task: asyncio.Task[_Outcome]) -> None:
+        self._tasks.discard(task)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Process finished decodes in launch order and send finished finals in utterance order."""
+        while self._decodes and self._decodes[0].task.done():
+            decode = self._decodes[0]
+            outcome = self._outcome_of(decode.task)
+            if outcome is None:
+                return
+            self._decodes.popleft()
+            decode.outcome = outcome
+            self._process(decode)
+            decode.processed.set()
+        while self._finals:
+            final = self._finals[0]
+            if final.outcome is None:
+                if final.task is None or not final.task.done():
+                    break
+                final.outcome = self._outcome_of(final.task)
+                if final.outcome is None:
+                    return
+            self._finals.popleft()
+            self._emit_final(final)
+            final.sent.set()
+            if not self._finals:
+                self._release_held_partial()
+
+    def _outcome_of(self, task: asyncio.Task[_Outcome]) -> _Outcome | None:
+        if task.cancelled():
+            self._fail(asyncio.CancelledError("a decode was cancelled"))
+            return None
+        exc = task.exception()
+        if exc is not None:
+            self._fail(exc)
+            return None
+        return task.result()
+
+    def _fail(self, exc: BaseException) -> None:
+        """Hand the error to the consumer once and wake the pump, which then stops."""
+        if self._failure is not None:
+            return
+        self._failure = exc
+        self._results.put_nowait(exc)
+        for decode in self._decodes:
+            decode.processed.set()
+        for final in self._finals:
+            final.sent.set()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
 
     # -- results -------------------------------------------------------------------------------
 
-    def _emit_partial(self, utterance: _Utterance, outcome: _Outcome) -> None:
-        if not outcome.decoded.words:
+    def _process(self, decode: _Decode) -> None:
+        """Stable words and the sentence cut this decode proposes, then the partial it shows."""
+        utterance, outcome = decode.job.utterance, decode.outcome
+        assert outcome is not None
+        if outcome.job.end < utterance.processed_end or not outcome.decoded.words:
             return
-        words = _not_before(utterance.stabilizer.partial(outcome.decoded.words), self._timeline_end)
+        utterance.processed_end = outcome.job.end
+        words = utterance.stabilizer.partial(outcome.decoded.words)
+        if not decode.job.urgent:  # partials propose sentence cuts; a candidate's pause decides itself
+            decode.cut = self._sentence_cut(utterance, outcome.decoded)
+        if utterance.closed is not None or utterance is not self._current:
+            return  # only shown while the utterance is open (display only: decides nothing)
+        words = _not_before(words, self._timeline_end)
         text = join_words(words)
-        if text != utterance.shown_text:
+        shown = utterance.held.text if utterance.held is not None else utterance.shown_text
+        if text == shown:
+            return
+        partial = self._result(utterance, words, outcome.decoded, partial=True)
+        if self._finals:  # an earlier utterance's final goes out first
+            utterance.held = partial
+        else:
             utterance.shown_text = text
-            self._results.put_nowait(self._result(utterance, words, outcome.decoded, partial=True))
-        self._finish_sentence(utterance, outcome.decoded)
+            self._results.put_nowait(partial)
 
-    def _finish_sentence(self, utterance: _Utterance, decoded: Decoded) -> None:
+    def _release_held_partial(self) -> None:
+        utterance = self._current
+        if utterance is not None and utterance.held is not None and utterance.closed is None:
+            utterance.shown_text = utterance.held.text
+            self._results.put_nowait(utterance.held)
+            utterance.held = None
+
+    def _sentence_cut(self, utterance: _Utterance, decoded: Decoded) -> _Cut | None:
         """In continuous speech (no pause long enough to end the utterance), a sentence whose words
         and full stop are stable, with speech after it, is final: cut it off at the quietest point
         before the next word, so the speaker's earlier sentences do not wait for a pause."""
         committed = utterance.stabilizer.committed
         ends = [i for i, w in enumerate(committed) if w.is_punctuation and ends_sentence(committed[: i + 1])]
-        if not ends or self._tracker.open is None:
-            return
+        if not ends or ends[-1] == 0:
+            return None
         after = _spoken_after(decoded.words, committed[ends[-1] - 1])
         following = [w for w in committed[ends[-1] + 1 :] if not w.is_punctuation] or after
         if not following:
-            return
+            return None
         sentence = tuple(committed[: ends[-1] + 1])
         last_word = max((w for w in sentence if not w.is_punctuation), key=lambda w: w.end)
         lo = _samples(last_word.end) - _samples(0.05)
         hi = max(_samples(following[0].start) + _samples(0.05), lo + 1)
-        if lo <= self._tracker.open.start:
-            return
-        utterance.sentence = Decoded(sentence, decoded.language, decoded.language_scores)
-        self._close(self._tracker.split(lo, hi))
+        return _Cut(Decoded(sentence, decoded.language, decoded.language_scores), lo, hi)
 
-    def _emit_final(self, utterance: _Utterance, outcome: _Outcome) -> None:
+    def _emit_final(self, final: _Final) -> None:
+        utterance, outcome = final.utterance, final.outcome
+        assert outcome is not None
         words = [replace(w, stable=True) for w in outcome.decoded.words]  # the best decode, now fixed
         if self._speakers is not None:
             words = self._speakers.label_words(words, outcome.turns)
-        closed = utterance.closed
-        assert closed is not None
-        self._buffer.discard_before(self._keep_from())
-        if not words and utterance.shown_text is None:
-            return
         if words:
             words = _not_before(words, self._timeline_end)
             self._timeline_end = words[-1].end
             self._context = (self._context + " " + join_words(words)).strip()[-_CONTEXT_CHARS:]
+        final.context = self._context
+        utterance.held = None
+        if not words and utterance.shown_text is None:
+            return
         self._results.put_nowait(
-            self._result(utterance, words, outcome.decoded, partial=False, closed=closed)
+            self._result(utterance, words, outcome.decoded, partial=False, closed=final.closed)
         )
-
-    def _keep_from(self) -> int:
-        starts = [u.closed.start for u in self._closing if u.closed is not None]
-        if self._tracker.open is not None:
-            starts.append(self._tracker.open.start)
-        return min(starts, default=self._tracker.position - _samples(self._settings.pre_roll) - 1024)
 
     def _result(
         self,

@@ -18,7 +18,11 @@ _STATE_SHAPE = (1, 1, 128)
 
 
 class StreamingVAD:
-    """Speech probabilities, one per complete 32 ms window, from audio pushed in pieces of any size."""
+    """Speech probabilities, one per complete 32 ms window, from audio pushed in pieces of any size.
+
+    The stream session feeds it exactly one window per call, so no probability can depend on how
+    a client's frames happened to group the windows into one batch.
+    """
 
     def __init__(self) -> None:
         self._session = get_vad_model().session  # shared; onnxruntime sessions are thread-safe
