@@ -65,10 +65,37 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("beluga_voice.server")
 
-AUDIO_QUEUE_CHUNKS = 32
+AUDIO_QUEUE_SECONDS = 20.0
+"""Audio a channel may hold for its engine before the socket stops being read."""
 OUTBOX_FRAMES = 64
 FRAMES_PER_SECOND = 1000
 BURST_FRAMES_PER_AHEAD_SECOND = 100
+
+
+class AudioQueue(asyncio.Queue[bytes | None]):
+    """Audio waiting for an engine, bounded in bytes rather than in chunks.
+
+    The local engine holds its input back while a decode it depends on runs; with a queue of a few
+    chunks the socket would stop being read at once, and the pings and pongs behind the audio would
+    go unanswered until either side's keepalive gave up on a healthy stream.
+    """
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__()
+        self._limit = limit_bytes
+        self._bytes = 0
+
+    def _put(self, item: bytes | None) -> None:
+        super()._put(item)
+        self._bytes += len(item or b"")
+
+    def _get(self) -> bytes | None:
+        item: bytes | None = super()._get()
+        self._bytes -= len(item or b"")
+        return item
+
+    def full(self) -> bool:
+        return self._bytes >= self._limit
 
 
 @dataclass
@@ -215,9 +242,8 @@ class StreamSession:
         config = self.admission.config
         assert config is not None
         channels = config.channels
-        queues: list[asyncio.Queue[bytes | None]] = [
-            asyncio.Queue(maxsize=AUDIO_QUEUE_CHUNKS) for _ in range(channels)
-        ]
+        queue_bytes = round(AUDIO_QUEUE_SECONDS * config.sample_rate * PCM_SAMPLE_WIDTH)
+        queues: list[asyncio.Queue[bytes | None]] = [AudioQueue(queue_bytes) for _ in range(channels)]
         shapers = [
             ResultShaper(
                 config,
