@@ -20,8 +20,8 @@ from beluga_voice.providers.local.buffer import FloatArray
 from beluga_voice.providers.local.diarization.clustering import DEFAULT_THRESHOLD
 from beluga_voice.providers.local.engine import DEFAULT_CPU_THREADS, SAMPLE_RATE, LocalEngine
 from beluga_voice.providers.local.executor import ROUTINE
-from beluga_voice.providers.local.languages import LanguagePlan, plan_languages
-from beluga_voice.providers.local.model_files import WhisperModelFiles, inspect_model
+from beluga_voice.providers.local.languages import LanguagePlan, needs_multilingual, plan_languages
+from beluga_voice.providers.local.model_files import WhisperModelFiles, inspect_model, multilingual_model_path
 from beluga_voice.providers.local.streaming import StreamSession, StreamSettings
 from beluga_voice.stt.model import Transcript, TranscriptResult, join_words
 from beluga_voice.stt.provider import AudioInput, AudioStream, ConnectionListener, STTProvider
@@ -68,6 +68,8 @@ class LocalSTT(STTProvider):
         show_speaker_label: bool = False,
         identify_language: bool = False,
         language_options: Sequence[str] = (),
+        identify_multiple_languages: bool = False,
+        preferred_language: str | None = None,
         partial_interval: float = 0.6,
         end_silence: float = 0.6,
         sentence_end_silence: float = 0.3,
@@ -81,6 +83,10 @@ class LocalSTT(STTProvider):
         allow_download: bool = False,
     ) -> None:
         check_sample_rate(sample_rate, "sample_rate")
+        if engine is None and model_path is None:
+            # English alone: tiny.en (faster, better on English); anything else: the multilingual model.
+            multilingual = needs_multilingual(language_code, identify_language, identify_multiple_languages)
+            model_path = multilingual_model_path() if multilingual else None
         self._engine = engine
         self._model_path = model_path
         self._cpu_threads = cpu_threads
@@ -88,7 +94,14 @@ class LocalSTT(STTProvider):
         files: WhisperModelFiles = (
             engine.files if engine is not None else inspect_model(model_path, allow_download=allow_download)
         )
-        self._plan: LanguagePlan = plan_languages(files, language_code, identify_language, language_options)
+        self._plan: LanguagePlan = plan_languages(
+            files,
+            language_code,
+            identify_language,
+            language_options,
+            identify_multiple_languages=identify_multiple_languages,
+            preferred_language=preferred_language,
+        )
         self._sample_rate = sample_rate
         self.show_speaker_label = show_speaker_label
         self.settings = StreamSettings(
