@@ -195,7 +195,8 @@ def plan_languages(
     if preferred_language and not identify_language:
         raise ConfigurationError("preferred_language only applies with identify_language=True")
     if not model.multilingual:
-        return _english_only(model, language_code, identifying)
+        flag = "identify_language" if identify_language else "identify_multiple_languages"
+        return _english_only(model, language_code, flag if identifying else None)
     if language_code:
         code = _supported(base_language(language_code), language_code)
         return LanguagePlan(code, _locale(language_code, code), {})
@@ -226,10 +227,10 @@ def plan_languages(
     return LanguagePlan(None, None, candidates, preferred, per_utterance=identify_multiple_languages)
 
 
-def _english_only(model: WhisperModelFiles, language_code: str | None, identify: bool) -> LanguagePlan:
+def _english_only(model: WhisperModelFiles, language_code: str | None, identify: str | None) -> LanguagePlan:
     if identify:
         raise ConfigurationError(
-            f"language identification needs a multilingual model, but {model.name} is English-only; "
+            f"{identify} needs a multilingual model, but {model.name} is English-only; "
             f"{MULTILINGUAL_HINT}"
         )
     if language_code and base_language(language_code) != "en":
