@@ -142,8 +142,10 @@ def labelled_right(stretches: Sequence[Stretch], labels: Sequence[tuple[float, f
 
 
 def normalize(text: str, language: str) -> list[str]:
-    """Lower case, accents kept, punctuation removed, numbers spelled out in the language — both sides alike."""
-    text = unicodedata.normalize("NFC", text.lower()).replace("’", "'").replace("ё", "е")
+    """Lower case, accents and punctuation removed, numbers spelled out in the language — both sides alike."""
+    # accents dropped: the Spanish transcripts are written without them ("numero", "contrasena")
+    text = unicodedata.normalize("NFD", text.lower().replace("’", "'"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
     text = re.sub(
         r"\d+", lambda m: " " + num2words(int(m.group()), lang=_NUMBER_LANGUAGES[language]) + " ", text
     )
