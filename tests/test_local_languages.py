@@ -243,6 +243,10 @@ async def test_a_stream_keeps_the_language_it_decided(
     assert decided and all(r.language_code == "fr-CA" for r in decided), "decided within 3 s of speech"
     french = " ".join(r.text for r in finals if r.start < recording.stretches[0].end)
     assert wer(recording.stretches[0].text, french, "fr") < 0.35
+    # a whole recording: identified on its first 30 s of speech, then transcribed in that language
+    transcript = await stt.transcribe_full(Audio(recording.samples[:, None], 16000))
+    assert transcript.language_code == "fr-CA" and all(r.language_code == "fr-CA" for r in transcript.results)
+    assert {s.language_code for s in transcript.results[0].language_scores} == {"en-US", "fr-CA", "it-IT"}
 
 
 async def test_a_file_that_switches_language_is_labelled_utterance_by_utterance(

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from faster_whisper import WhisperModel
 from faster_whisper.feature_extractor import FeatureExtractor
+from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from beluga_voice.errors import ConfigurationError, ModelNotFoundError
 from beluga_voice.providers.local.diarization.blas import single_threaded_blas
@@ -204,6 +205,15 @@ class LocalEngine:
         total = sum(p for _, p in kept) or 1.0
         ranked = sorted(((code, p / total) for code, p in kept), key=lambda item: -item[1])
         return ranked[0][0], tuple(ranked if allowed else ranked[:5])
+
+    def detect_recording_language(
+        self, samples: FloatArray, candidates: Sequence[str], vad_parameters: dict[str, Any]
+    ) -> tuple[str, tuple[tuple[str, float], ...]]:
+        """The language of a whole recording: :meth:`detect_language` on its first 30 s of speech
+        (silences removed with the same VAD settings as the batch path)."""
+        spans = get_speech_timestamps(samples, VadOptions(**vad_parameters))
+        speech = np.concatenate([samples[s["start"] : s["end"]] for s in spans]) if spans else samples
+        return self.detect_language(speech[: 30 * SAMPLE_RATE], candidates)
 
     def transcribe_long(
         self,

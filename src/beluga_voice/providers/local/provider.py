@@ -23,7 +23,7 @@ from beluga_voice.providers.local.executor import ROUTINE
 from beluga_voice.providers.local.languages import LanguagePlan, needs_multilingual, plan_languages
 from beluga_voice.providers.local.model_files import WhisperModelFiles, inspect_model, multilingual_model_path
 from beluga_voice.providers.local.streaming import StreamSession, StreamSettings
-from beluga_voice.stt.model import Transcript, TranscriptResult, join_words
+from beluga_voice.stt.model import LanguageScore, Transcript, TranscriptResult, join_words
 from beluga_voice.stt.provider import AudioInput, AudioStream, ConnectionListener, STTProvider
 
 _engines: dict[tuple[str, int], LocalEngine] = {}
@@ -151,29 +151,43 @@ class LocalSTT(STTProvider):
 
     async def transcribe_full(self, audio: AudioInput) -> Transcript:
         """A whole recording. Without speaker labels: faster-whisper's batch path (VAD, 30 s
-        windows with running context) in one pass. With speaker labels or language identification:
-        the stream's own path fed as fast as it goes, so labels and languages come out exactly as a
-        live stream of the same audio would give them (measured: 1.3-2x the batch time)."""
+        windows with running context) in one pass; with ``identify_language`` the recording's
+        language is first identified among the options on its first 30 s of speech. With speaker
+        labels or ``identify_multiple_languages``: the stream's own path fed as fast as it goes, so
+        labels and languages come out exactly as a live stream of the same audio would give them
+        (measured: 1.3-2x the batch time)."""
         samples = audio_to_samples(_decoded(audio, self._sample_rate))
         duration = samples.size / SAMPLE_RATE
-        if self._plan.fixed is None or self.show_speaker_label:
+        plan, settings = self._plan, self.settings
+        one_language = plan.fixed is not None or (plan.candidates and not plan.per_utterance)
+        if not one_language or self.show_speaker_label:
             return await self._transcribe_by_streaming(samples, duration)
         engine = await self.engine()
-        language, settings = self._plan.fixed, self.settings
         vad = {
             "threshold": settings.vad_threshold,
             "min_silence_duration_ms": round(settings.end_silence * 1000),
             "speech_pad_ms": round(settings.pre_roll * 1000),
             "max_speech_duration_s": settings.max_segment,
         }
+        locale, scores = plan.locale, tuple[LanguageScore, ...]()
+        if plan.fixed is not None:
+            chosen = plan.fixed
+        else:
+            # identify_language on a whole recording: the language of its first 30 s of speech
+            # among the options, then the batch path in that language (as a stream keeps its decision).
+            chosen, found = await engine.run(
+                lambda: engine.detect_recording_language(samples, tuple(plan.candidates), vad), ROUTINE
+            )
+            locale = plan.locale_for(chosen)
+            scores = tuple(LanguageScore(plan.locale_for(code), round(p, 4)) for code, p in found)
         pieces = await engine.run(
             lambda: engine.transcribe_long(
-                samples, language=language, vad_parameters=vad, beam_size=settings.beam_size
+                samples, language=chosen, vad_parameters=vad, beam_size=settings.beam_size
             ),
             ROUTINE,
         )
         batch = next(self._batch_ids)
-        transcript = Transcript(provider=self.name, duration=duration, language_code=self._plan.locale)
+        transcript = Transcript(provider=self.name, duration=duration, language_code=locale)
         for index, decoded in enumerate(pieces, start=1):
             transcript.add(
                 TranscriptResult(
@@ -183,7 +197,8 @@ class LocalSTT(STTProvider):
                     end=round(decoded.words[-1].end, 3),
                     text=join_words(decoded.words),
                     words=decoded.words,
-                    language_code=self._plan.locale,
+                    language_code=locale,
+                    language_scores=scores,
                 )
             )
         return transcript
