@@ -12,6 +12,7 @@ import importlib.util
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,8 @@ from beluga_voice.providers.local.model_files import (
     inspect_model,
     multilingual_model_path,
 )
-from beluga_voice.stt.model import TranscriptResult
+from beluga_voice.providers.local.words import to_words
+from beluga_voice.stt.model import TranscriptResult, join_words
 
 pytestmark = pytest.mark.model
 
@@ -131,6 +133,21 @@ def test_a_stream_decides_its_language_once_it_has_heard_enough() -> None:
     multi.label("fr", [("fr", 0.9), ("en", 0.1)], final=True, speech=4.0)
     assert multi.fixed is None
     assert multi.label("en", [("en", 0.8), ("fr", 0.2)], final=True, speech=3.0)[0] == "en-US"
+
+
+def test_elisions_are_one_word_as_transcribe_writes_them() -> None:
+    def text(*raw: str) -> str:
+        items = [
+            SimpleNamespace(word=w, start=i * 0.2, end=i * 0.2 + 0.2, probability=0.9)
+            for i, w in enumerate(raw)
+        ]
+        return join_words(to_words(items, 0.0, 0.0, 10.0))
+
+    # Whisper's word splits for French and Italian, seen on the Asterisk prompts
+    assert text(" Vous", " n", "'êtes", " plus", " en", " ligne.") == "Vous n'êtes plus en ligne."
+    assert text(" sur", " l'", "étoile.") == "sur l'étoile."
+    assert text(" dell", "'audio", " della", " conferenza") == "dell'audio della conferenza"
+    assert text(" the", " dogs", "'", " bowls") == "the dogs' bowls"  # not an elision: a space follows
 
 
 # -- the model package -------------------------------------------------------------------------

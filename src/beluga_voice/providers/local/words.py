@@ -41,7 +41,7 @@ def to_words(raw: Iterable[WhisperWord], offset: float, lower: float, upper: flo
         cursor = end
         confidence = round(min(max(float(item.probability), 0.0), 1.0), 4)
         if previous is not None and _elides_into(previous[0], item.word):
-            # French/Italian elision: Whisper gives "l'" and "étoile" as two words; Transcribe one item.
+            # French/Italian elision: Whisper gives "n" and "'êtes" as two words; Transcribe one item.
             token, start = previous[0] + token, previous[1]
             del words[previous[2] :]
         previous = (token, start, len(words))
@@ -56,13 +56,17 @@ def to_words(raw: Iterable[WhisperWord], offset: float, lower: float, upper: flo
 
 
 def _elides_into(previous: str, raw_word: str) -> bool:
-    """Whether ``raw_word`` continues the token ``previous`` ("l'" + "étoile"): no space before it,
-    and ``previous`` ends with an apostrophe after a letter."""
+    """Whether ``raw_word`` continues the token ``previous`` (an elision: "n" + "'êtes", "l'" +
+    "étoile"): no space before it, and an apostrophe between two letters where they meet."""
+    if raw_word[:1].isspace() or not previous:
+        return False
+    joined = previous + raw_word
+    at = len(previous) - 1 if previous[-1] in "'’" else len(previous)
     return (
-        not raw_word[:1].isspace()
-        and len(previous) >= 2
-        and previous[-1] in "'’"
-        and previous[-2].isalpha()
+        0 < at < len(joined) - 1
+        and joined[at] in "'’"
+        and joined[at - 1].isalpha()
+        and joined[at + 1].isalpha()
     )
 
 
