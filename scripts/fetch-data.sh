@@ -2,6 +2,9 @@
 # Fetch real speech for tests, the demo and benchmarks into .cache/data (never committed).
 #   librivox/, cards/  : pocketsphinx test data (BSD-2), from the pocketsphinx 5.1.1 source archive
 #   pyannote/          : the pyannote.audio 4.0.7 two-speaker sample (MIT) with RTTM and STM references
+#   asterisk/<lang>/   : Asterisk's IVR prompts (CC-BY-SA-3.0) from Debian's asterisk-core-sounds-<lang>-wav
+#                        packages (8 kHz WAV, one voice per language: en, es, fr, it, ru), with the
+#                        transcripts from asterisk-core-sounds-<lang> as transcript.txt ("name: text")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.cache/data
@@ -24,4 +27,45 @@ if [ ! -f "$out/librivox/transcription" ]; then
   mkdir -p "$out"
   cp -r "$tmp"/pocketsphinx-5.1.1/test/data/librivox "$tmp"/pocketsphinx-5.1.1/test/data/cards "$out/"
   rm -rf "$tmp"
+fi
+
+# Real non-English speech: Debian packages, via apt (`apt-get download` needs no root; the package
+# lists must be current: `apt-get update` once). Skipped with a clear message where apt is missing.
+asterisk_languages="en es fr it ru"
+need_asterisk=""
+for lang in $asterisk_languages; do
+  [ -f "$out/asterisk/$lang/transcript.txt" ] || need_asterisk="$need_asterisk $lang"
+done
+if [ -n "$need_asterisk" ]; then
+  if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; then
+    echo "fetch-data: apt-get/dpkg not found: cannot fetch the Asterisk prompts (language tests and" \
+         "bench/languages.py need them); on Debian/Ubuntu run this script again" >&2
+  else
+    tmp=$(mktemp -d)
+    for lang in $need_asterisk; do
+      packages="asterisk-core-sounds-$lang asterisk-core-sounds-$lang-wav"
+      if ! (cd "$tmp" && apt-get download $packages >/dev/null 2>"$tmp/apt.err"); then
+        if [ -z "${apt_updated:-}" ] && [ "$(id -u)" = 0 ]; then
+          apt-get update >/dev/null 2>&1 || true
+          apt_updated=1
+        fi
+        if ! (cd "$tmp" && apt-get download $packages >/dev/null 2>"$tmp/apt.err"); then
+          echo "fetch-data: cannot download $packages: $(tail -1 "$tmp/apt.err")" \
+               "(run \`sudo apt-get update\` once, then this script again)" >&2
+          continue
+        fi
+      fi
+      for deb in "$tmp"/asterisk-core-sounds-"$lang"_*.deb "$tmp"/asterisk-core-sounds-"$lang"-wav_*.deb; do
+        dpkg -x "$deb" "$tmp/x-$lang"
+      done
+      voice=$(ls -d "$tmp/x-$lang"/usr/share/asterisk/sounds/*/ | head -1)
+      mkdir -p "$out/asterisk/$lang"
+      cp -r "$voice". "$out/asterisk/$lang/"
+      cp "$tmp/x-$lang"/usr/share/doc/asterisk-core-sounds-"$lang"-wav/copyright "$out/asterisk/$lang/COPYRIGHT"
+      # the transcript last: its presence marks the language as complete
+      gzip -dc "$tmp/x-$lang"/usr/share/doc/asterisk-core-sounds-"$lang"/core-sounds-"$lang".txt.gz \
+        > "$out/asterisk/$lang/transcript.txt"
+    done
+    rm -rf "$tmp"
+  fi
 fi

@@ -145,11 +145,11 @@ def test_language_plans() -> None:
     assert detect.fixed is None and detect.candidates == {"en": "en-US", "fr": "fr-CA"}
     assert detect.locale_for("fr") == "fr-CA" and detect.locale_for("de") == "de-DE"
     assert plan_languages(multilingual, "fr-FR", False, ()).fixed == "fr"
-    with pytest.raises(ConfigurationError, match="either language_code or identify_language"):
+    with pytest.raises(ConfigurationError, match="only one of language_code, identify_language"):
         plan_languages(multilingual, "fr-FR", True, ())
     with pytest.raises(ConfigurationError, match="only applies with identify_language"):
         plan_languages(multilingual, None, False, ["fr-FR"])
-    with pytest.raises(ConfigurationError, match="not one Whisper models know"):
+    with pytest.raises(ConfigurationError, match="cannot be transcribed by the local engine"):
         plan_languages(multilingual, "xx-YY", False, ())
 
 

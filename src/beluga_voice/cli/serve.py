@@ -92,7 +92,8 @@ def add_parser(subparsers: Any) -> None:
         "--engine", choices=sorted(ENGINES), default="local", help="recogniser (default local)"
     )
     engine.add_argument(
-        "--model", type=Path, metavar="DIR", help="CTranslate2 Whisper model folder (default: tiny.en)"
+        "--model", type=Path, metavar="DIR", help="CTranslate2 Whisper model folder for every stream (default: tiny.en for English, "
+        "the multilingual Whisper base when a stream identifies or names another language)"
     )
     engine.add_argument(
         "--workers", type=_positive_int, metavar="N", help="utterances decoded in parallel (local engine)"
@@ -243,7 +244,11 @@ def _engine(args: argparse.Namespace) -> EngineFactory:
         )
         if value is not None
     }
-    return LocalEngineFactory(**options)
+    # The multilingual model (identify-language, other languages) loads at start when installed.
+    from beluga_voice.providers.local.model_files import multilingual_installed
+
+    multilingual = args.model is None and multilingual_installed()
+    return LocalEngineFactory(preload_multilingual=multilingual, **options)
 
 
 def _positive_int(text: str) -> int:

@@ -38,6 +38,7 @@ examples:
   beluga transcribe - --raw --sample-rate 8000 < call.raw
   arecord -f S16_LE -r 16000 -c 1 | beluga transcribe -     (stdin is transcribed as it arrives)
   beluga transcribe interview.ogg --identify-language --language-options en-US,es-US
+  beluga transcribe call.wav --identify-multiple-languages --language-options en-US,fr-CA,it-IT
   beluga transcribe demo.wav --realtime --format jsonl
   beluga transcribe call.wav --provider aws --usage --rate-per-minute 0.024
 
@@ -114,7 +115,24 @@ def add_provider_arguments(parser: argparse.ArgumentParser) -> None:
         "--language-options",
         metavar="A,B",
         type=_language_list,
-        help="candidate languages for --identify-language, comma-separated, e.g. en-US,es-US",
+        help="candidate languages (2 or more) for --identify-language or --identify-multiple-languages, "
+        "comma-separated, e.g. en-US,es-US",
+    )
+    engine.add_argument(
+        "--preferred-language",
+        metavar="CODE",
+        help="with --identify-language: the option to expect (decided sooner when it is spoken)",
+    )
+    engine.add_argument(
+        "--identify-multiple-languages",
+        action="store_true",
+        help="identify the language of each utterance, for audio that switches language",
+    )
+    engine.add_argument(
+        "--model",
+        metavar="DIR",
+        help="local provider: CTranslate2 Whisper model folder (default: tiny.en for English, the "
+        "multilingual Whisper base for other languages and language identification)",
     )
     engine.add_argument("--region", help="AWS region (aws provider only), e.g. us-east-1")
     engine.add_argument(
@@ -208,11 +226,39 @@ def check_common_arguments(args: argparse.Namespace) -> None:
             f"not {args.provider!r}; "
             f"add --provider aws or drop {' and '.join(aws_only)}"
         )
-    if args.language_options and not args.identify_language:
+    identifying = args.identify_language or args.identify_multiple_languages
+    if args.language_options and not identifying:
         raise UsageError(
-            "--language-options lists the candidates for --identify-language; add --identify-language"
+            "--language-options lists the candidates of language identification; add --identify-language "
+            "(or --identify-multiple-languages for audio that switches language)"
         )
     _check_speaker_hints(args)
+    if identifying and len(args.language_options or ()) < 2:
+        raise UsageError(
+            "language identification chooses among --language-options: list at least two, e.g. "
+            "--language-options en-US,es-US"
+        )
+    chosen = [
+        flag
+        for flag, on in (
+            ("--language-code", bool(args.language_code)),
+            ("--identify-language", args.identify_language),
+            ("--identify-multiple-languages", args.identify_multiple_languages),
+        )
+        if on
+    ]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} are alternatives; keep one")
+    if args.preferred_language:
+        if not args.identify_language:
+            raise UsageError("--preferred-language is one of the options of --identify-language; add it")
+        if args.preferred_language not in args.language_options:
+            raise UsageError(
+                f"--preferred-language {args.preferred_language} is not among --language-options "
+                f"{','.join(args.language_options)}; add it to them"
+            )
+    if args.model and args.provider != DEFAULT_PROVIDER:
+        raise UsageError(f"--model chooses the local provider's model, not {args.provider!r}'s; drop it")
     if args.format == "rttm" and not args.speakers:
         raise UsageError("--format rttm records who spoke when; add --speakers")
     if args.rate_per_minute is not None and not args.usage:
@@ -233,8 +279,14 @@ def provider_options(args: argparse.Namespace) -> dict[str, Any]:
             options[hint] = getattr(args, hint)
     if args.identify_language:
         options["identify_language"] = True
+    if args.identify_multiple_languages:
+        options["identify_multiple_languages"] = True
     if args.language_options:
         options["language_options"] = args.language_options
+    if args.preferred_language:
+        options["preferred_language"] = args.preferred_language
+    if args.model:
+        options["model_path"] = args.model
     if args.region:
         options["region"] = args.region
     if args.endpoint:

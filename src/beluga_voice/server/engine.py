@@ -80,35 +80,72 @@ def echo_engine(config: TranscribeConfig) -> STTProvider:
 
 
 class LocalEngineFactory:
-    """Builds LocalSTT streams on one LocalEngine, loaded on first use and shared by all streams."""
+    """Builds LocalSTT streams on shared LocalEngines, each loaded on first use.
+
+    Without ``model_path`` two models may serve: tiny.en for English streams (the default) and the
+    multilingual Whisper base for streams that identify the language or name another one, as the
+    local provider chooses. With ``model_path`` that model serves every stream. The multilingual
+    model loads on the first stream that needs it (a second or two, once), or at start with
+    ``preload_multilingual=True`` (``beluga serve`` does that when the model is installed).
+    """
 
     name = "local"
 
-    def __init__(self, **engine_options: Any) -> None:
+    def __init__(self, *, preload_multilingual: bool = False, **engine_options: Any) -> None:
         self._options = engine_options
-        self._engine: Any = None
+        self._preload_multilingual = preload_multilingual
+        self._engines: dict[bool, Any] = {}
         self._lock = threading.Lock()
 
     @property
     def engine(self) -> Any:
+        """The default engine: ``model_path``'s, or tiny.en."""
+        return self._loaded(multilingual=False)
+
+    def _loaded(self, *, multilingual: bool) -> Any:
         with self._lock:
-            if self._engine is None:
-                self._engine = _local_module().LocalEngine(**self._options)
-            return self._engine
+            engine = self._engines.get(multilingual)
+            if engine is None:
+                local = _local_module()
+                options = dict(self._options)
+                if multilingual:
+                    options["model_path"] = local.multilingual_model_path()
+                engine = local.LocalEngine(**options)
+                self._engines[multilingual] = engine
+            return engine
 
     async def preload(self) -> None:
-        """Load the model before the first stream arrives (so the first client waits for nothing)."""
+        """Load the model(s) before the first stream arrives (so the first client waits for nothing)."""
         await asyncio.to_thread(lambda: self.engine)
+        if self._preload_multilingual and "model_path" not in self._options:
+            await asyncio.to_thread(lambda: self._loaded(multilingual=True))
+
+    def engine_for(self, config: TranscribeConfig) -> Any:
+        """The engine a stream's language settings need (see the class docstring)."""
+        check_languages(config)
+        if "model_path" in self._options or not _local_module().needs_multilingual(
+            config.language_code, config.identify_language, config.identify_multiple_languages
+        ):
+            return self.engine
+        try:
+            return self._loaded(multilingual=True)
+        except ModelNotFoundError as exc:
+            raise ConfigurationError(
+                f"This server cannot transcribe or identify languages other than English: {exc.message}"
+            ) from exc
 
     def __call__(self, config: TranscribeConfig) -> STTProvider:
-        engine = self.engine
-        language_code, identify, options = (
+        engine = self.engine_for(config)
+        language_code, identify, multiple, options = (
             config.language_code,
-            config.identifies_language,
+            config.identify_language,
+            config.identify_multiple_languages,
             config.language_options,
         )
-        if identify and not engine.files.multilingual:
-            language_code, identify, options = english_choice(config, engine.files.name), False, ()
+        preferred = config.preferred_language
+        if (identify or multiple) and not engine.files.multilingual:
+            language_code = english_choice(config, engine.files.name)
+            identify, multiple, options, preferred = False, False, (), None
         try:
             stt: STTProvider = _local_module().LocalSTT(
                 engine=engine,
@@ -116,7 +153,9 @@ class LocalEngineFactory:
                 show_speaker_label=config.show_speaker_label,
                 language_code=language_code,
                 identify_language=identify,
+                identify_multiple_languages=multiple,
                 language_options=options,
+                preferred_language=preferred,
             )
         except ModelNotFoundError as exc:  # refused at the handshake (BadRequestException), not mid-stream
             raise ConfigurationError(
@@ -125,6 +164,18 @@ class LocalEngineFactory:
                 "without show-speaker-label."
             ) from exc
         return stt
+
+
+def check_languages(config: TranscribeConfig) -> None:
+    """Refuse, in the service's words, a language the local engine cannot transcribe."""
+    supported = _local_module().supported_service_codes()
+    asked = [*config.language_options, *([config.language_code] if config.language_code else [])]
+    unsupported = [code for code in asked if code not in supported]
+    if unsupported:
+        raise ConfigurationError(
+            f"The language(s) {', '.join(unsupported)} are not supported by this server's engine. "
+            f"Supported languages: [{', '.join(supported)}]"
+        )
 
 
 def engine_name(factory: EngineFactory) -> str:

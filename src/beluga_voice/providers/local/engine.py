@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from faster_whisper import WhisperModel
 from faster_whisper.feature_extractor import FeatureExtractor
+from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from beluga_voice.errors import ConfigurationError, ModelNotFoundError
 from beluga_voice.providers.local.diarization.blas import single_threaded_blas
@@ -203,13 +204,29 @@ class LocalEngine:
     def detect_language(
         self, samples: FloatArray, candidates: Sequence[str] = ()
     ) -> tuple[str, tuple[tuple[str, float], ...]]:
-        """The most likely language (among ``candidates`` if given) and the normalised scores."""
-        _, _, probabilities = self._model.detect_language(audio=samples)
+        """The most likely language among ``candidates`` (any, if none) and the scores.
+
+        Whisper's language tokens are scored once on the utterance (encoded in the same shorter
+        window as its decode); restricted to the candidates, their probabilities are renormalised
+        among themselves (a softmax over the candidates' tokens), so the answer is always one of
+        them. All candidates are reported, best first; without candidates, the five best.
+        """
+        window = self._window_for(samples.size / SAMPLE_RATE)
+        _, _, probabilities = window.detect_language(audio=samples)
         allowed = set(candidates)
         kept = [(code, float(p)) for code, p in probabilities if not allowed or code in allowed]
         total = sum(p for _, p in kept) or 1.0
-        ranked = sorted(((code, p / total) for code, p in kept), key=lambda item: -item[1])[:5]
-        return ranked[0][0], tuple(ranked)
+        ranked = sorted(((code, p / total) for code, p in kept), key=lambda item: -item[1])
+        return ranked[0][0], tuple(ranked if allowed else ranked[:5])
+
+    def detect_recording_language(
+        self, samples: FloatArray, candidates: Sequence[str], vad_parameters: dict[str, Any]
+    ) -> tuple[str, tuple[tuple[str, float], ...]]:
+        """The language of a whole recording: :meth:`detect_language` on its first 30 s of speech
+        (silences removed with the same VAD settings as the batch path)."""
+        spans = get_speech_timestamps(samples, VadOptions(**vad_parameters))
+        speech = np.concatenate([samples[s["start"] : s["end"]] for s in spans]) if spans else samples
+        return self.detect_language(speech[: 30 * SAMPLE_RATE], candidates)
 
     def transcribe_file(
         self,

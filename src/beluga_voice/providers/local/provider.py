@@ -24,10 +24,10 @@ from beluga_voice.providers.local.diarization.offline import OfflineDiarizer, la
 from beluga_voice.providers.local.diarization.regions import fit_to_speech, speech_regions
 from beluga_voice.providers.local.engine import DEFAULT_CPU_THREADS, FILE_BEAM_SIZE, SAMPLE_RATE, LocalEngine
 from beluga_voice.providers.local.executor import ROUTINE
-from beluga_voice.providers.local.languages import LanguagePlan, plan_languages
-from beluga_voice.providers.local.model_files import WhisperModelFiles, inspect_model
+from beluga_voice.providers.local.languages import LanguagePlan, needs_multilingual, plan_languages
+from beluga_voice.providers.local.model_files import WhisperModelFiles, inspect_model, multilingual_model_path
 from beluga_voice.providers.local.streaming import StreamSession, StreamSettings
-from beluga_voice.stt.model import Transcript, TranscriptResult, join_words
+from beluga_voice.stt.model import LanguageScore, Transcript, TranscriptResult, join_words
 from beluga_voice.stt.provider import AudioInput, AudioStream, ConnectionListener, STTProvider
 
 _engines: dict[tuple[str, int], LocalEngine] = {}
@@ -51,6 +51,10 @@ def shared_engine(
         return engine
 
 
+_DETECT_VAD = {"threshold": 0.5, "min_silence_duration_ms": 600, "speech_pad_ms": 250}
+"""Silero settings that find the speech a whole recording's language is identified on."""
+
+
 class LocalSTT(STTProvider):
     """Offline streaming speech-to-text (faster-whisper) with optional speaker diarization.
 
@@ -72,6 +76,8 @@ class LocalSTT(STTProvider):
         show_speaker_label: bool = False,
         identify_language: bool = False,
         language_options: Sequence[str] = (),
+        identify_multiple_languages: bool = False,
+        preferred_language: str | None = None,
         partial_interval: float = 0.6,
         end_silence: float = 0.6,
         sentence_end_silence: float = 0.3,
@@ -87,6 +93,10 @@ class LocalSTT(STTProvider):
         allow_download: bool = False,
     ) -> None:
         check_sample_rate(sample_rate, "sample_rate")
+        if engine is None and model_path is None:
+            # English alone: tiny.en (faster, better on English); anything else: the multilingual model.
+            multilingual = needs_multilingual(language_code, identify_language, identify_multiple_languages)
+            model_path = multilingual_model_path() if multilingual else None
         self._engine = engine
         self._model_path = model_path
         self._cpu_threads = cpu_threads
@@ -94,7 +104,14 @@ class LocalSTT(STTProvider):
         files: WhisperModelFiles = (
             engine.files if engine is not None else inspect_model(model_path, allow_download=allow_download)
         )
-        self._plan: LanguagePlan = plan_languages(files, language_code, identify_language, language_options)
+        self._plan: LanguagePlan = plan_languages(
+            files,
+            language_code,
+            identify_language,
+            language_options,
+            identify_multiple_languages=identify_multiple_languages,
+            preferred_language=preferred_language,
+        )
         self._sample_rate = sample_rate
         self.show_speaker_label = show_speaker_label
         self.speaker_hints = SpeakerHints(num_speakers, min_speakers, max_speakers)
@@ -157,16 +174,27 @@ class LocalSTT(STTProvider):
         Words come from faster-whisper's own batch path (its VAD filter, 30 s windows with running
         context, beam 5), their times kept inside Silero's speech regions; speakers from the offline
         diarizer over the whole recording (clustering of every window at once, the speaker hints
-        honoured). Both run at once on the engine's workers; neither reads the clock. Language identification
-        (multilingual models) still takes the stream's path, utterance by utterance.
+        honoured). Both run at once on the engine's workers; neither reads the clock. With
+        ``identify_language`` the recording's language is first identified among the options on its
+        first 30 s of speech; ``identify_multiple_languages`` takes the stream's path, utterance by
+        utterance.
         ``on_progress`` gets the seconds transcribed so far, on the event loop.
         """
         samples = audio_to_samples(_decoded(audio, self._sample_rate))
         duration = samples.size / SAMPLE_RATE
-        if self._plan.fixed is None:
+        plan = self._plan
+        if plan.fixed is None and (not plan.candidates or plan.per_utterance):
             return await self._transcribe_by_streaming(samples, duration)
         engine = await self.engine()
-        language = self._plan.fixed
+        locale, scores = plan.locale, tuple[LanguageScore, ...]()
+        if plan.fixed is not None:
+            chosen = plan.fixed
+        else:  # one language for the recording, as a stream keeps its decision
+            chosen, found = await engine.run(
+                lambda: engine.detect_recording_language(samples, tuple(plan.candidates), _DETECT_VAD), ROUTINE
+            )
+            locale = plan.locale_for(chosen)
+            scores = tuple(LanguageScore(plan.locale_for(code), round(p, 4)) for code, p in found)
         beam = self.settings.beam_size or FILE_BEAM_SIZE
         loop = asyncio.get_running_loop()
 
@@ -177,7 +205,7 @@ class LocalSTT(STTProvider):
         # The VAD first (a fraction of a second): word times and speakers both keep to its regions.
         regions = await engine.run(lambda: speech_regions(samples), ROUTINE)
         words_job = engine.run(
-            lambda: engine.transcribe_file(samples, language=language, beam_size=beam, on_progress=progress),
+            lambda: engine.transcribe_file(samples, language=chosen, beam_size=beam, on_progress=progress),
             ROUTINE,
         )
         if self.show_speaker_label:
@@ -192,7 +220,7 @@ class LocalSTT(STTProvider):
         else:
             pieces, segments = await words_job, None
         batch = next(self._batch_ids)
-        transcript = Transcript(provider=self.name, duration=duration, language_code=self._plan.locale)
+        transcript = Transcript(provider=self.name, duration=duration, language_code=locale)
         for index, decoded in enumerate(pieces, start=1):
             words = fit_to_speech(decoded.words, regions)
             if segments is not None:
@@ -205,7 +233,8 @@ class LocalSTT(STTProvider):
                     end=round(words[-1].end, 3),
                     text=join_words(words),
                     words=tuple(words),
-                    language_code=self._plan.locale,
+                    language_code=locale,
+                    language_scores=scores,
                 )
             )
         return transcript

@@ -44,7 +44,7 @@ from beluga_voice.providers.local.segmenter import ClosedUtterance, UtteranceTra
 from beluga_voice.providers.local.stabilizer import Stabilizer
 from beluga_voice.providers.local.vad import WINDOW, StreamingVAD
 from beluga_voice.providers.local.words import ends_sentence
-from beluga_voice.stt.model import LanguageScore, TranscriptResult, Word, join_words
+from beluga_voice.stt.model import TranscriptResult, Word, join_words
 from beluga_voice.stt.provider import AudioStream
 
 _CONTEXT_CHARS = 200
@@ -195,7 +195,7 @@ class StreamSession:
     ) -> None:
         self._engine = engine
         self._settings = settings
-        self._plan = plan
+        self._plan = plan.for_stream()  # identify_language decides the stream's language early
         self._input_rate = input_rate
         self._resampler = StreamResampler(input_rate, SAMPLE_RATE) if input_rate != SAMPLE_RATE else None
         self._speakers = (
@@ -599,10 +599,8 @@ class StreamSession:
         else:
             assert closed is not None
             start, end = closed.start / SAMPLE_RATE, closed.end / SAMPLE_RATE
-        plan = self._plan
-        locale = plan.locale or (plan.locale_for(decoded.language) if decoded.language else None)
-        scores = tuple(
-            LanguageScore(plan.locale_for(code), round(p, 4)) for code, p in decoded.language_scores
+        locale, scores = self._plan.label(
+            decoded.language, decoded.language_scores, final=not partial, speech=end - start if words else 0.0
         )
         return TranscriptResult(
             result_id=utterance.result_id,

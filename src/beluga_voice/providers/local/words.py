@@ -31,6 +31,7 @@ def to_words(raw: Iterable[WhisperWord], offset: float, lower: float, upper: flo
     """Result words with times shifted by ``offset`` and kept within [lower, upper], never going back."""
     words: list[Word] = []
     cursor = lower
+    previous: tuple[str, float, int] | None = None  # the last token, its start, where its items begin
     for item in raw:
         token = item.word.strip()
         if not token:
@@ -39,6 +40,11 @@ def to_words(raw: Iterable[WhisperWord], offset: float, lower: float, upper: flo
         end = min(max(offset + float(item.end), start), upper)
         cursor = end
         confidence = round(min(max(float(item.probability), 0.0), 1.0), 4)
+        if previous is not None and _elides_into(previous[0], item.word):
+            # French/Italian elision: Whisper gives "n" and "'êtes" as two words; Transcribe one item.
+            token, start = previous[0] + token, previous[1]
+            del words[previous[2] :]
+        previous = (token, start, len(words))
         lead, core, trail = split_punctuation(token)
         if lead:
             words.append(Word(lead, start, start, confidence, is_punctuation=True))
@@ -47,6 +53,21 @@ def to_words(raw: Iterable[WhisperWord], offset: float, lower: float, upper: flo
         if trail:
             words.append(Word(trail, end, end, confidence, is_punctuation=True))
     return words
+
+
+def _elides_into(previous: str, raw_word: str) -> bool:
+    """Whether ``raw_word`` continues the token ``previous`` (an elision: "n" + "'êtes", "l'" +
+    "étoile"): no space before it, and an apostrophe between two letters where they meet."""
+    if raw_word[:1].isspace() or not previous:
+        return False
+    joined = previous + raw_word
+    at = len(previous) - 1 if previous[-1] in "'’" else len(previous)
+    return (
+        0 < at < len(joined) - 1
+        and joined[at] in "'’"
+        and joined[at - 1].isalpha()
+        and joined[at + 1].isalpha()
+    )
 
 
 def split_punctuation(token: str) -> tuple[str, str, str]:
