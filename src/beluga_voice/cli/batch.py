@@ -23,7 +23,7 @@ from beluga_voice.batch import (
     run_job,
 )
 from beluga_voice.batch.inputs import has_glob, is_url
-from beluga_voice.cli import EXIT_ERROR, EXIT_OK, UsageError
+from beluga_voice.cli import EXIT_ERROR, EXIT_OK, UsageError, whole_number
 from beluga_voice.cli.progress import StatusLine, is_terminal
 from beluga_voice.stt.registry import DEFAULT_PROVIDER, create_provider
 
@@ -54,13 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--overwrite", action="store_true", help="redo inputs whose output already exists")
     group.add_argument(
         "--workers",
-        type=_positive,
+        type=whole_number(),
         metavar="N",
         help="local worker processes (one model each) or Ray actors (default: one per core)",
     )
     group.add_argument(
         "--max-streams",
-        type=_positive,
+        type=whole_number(),
         metavar="N",
         help=f"concurrent streams for --provider aws (default {DEFAULT_MAX_STREAMS}, the service's default quota)",
     )
@@ -255,13 +255,3 @@ async def _check_provider(name: str, options: dict[str, Any]) -> None:
     """Build the provider once here, so a bad option fails now rather than in every worker."""
     provider = create_provider(name, **options)
     await provider.aclose()
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from beluga_voice.cli import EXIT_OK, UsageError
+from beluga_voice.cli import EXIT_OK, UsageError, whole_number
 from beluga_voice.server import (
     ENGINES,
     CredentialStore,
@@ -96,10 +96,10 @@ def add_parser(subparsers: Any) -> None:
         "the multilingual Whisper base when a stream identifies or names another language)"
     )
     engine.add_argument(
-        "--workers", type=_positive_int, metavar="N", help="utterances decoded in parallel (local engine)"
+        "--workers", type=whole_number(), metavar="N", help="utterances decoded in parallel (local engine)"
     )
     engine.add_argument(
-        "--cpu-threads", type=_positive_int, metavar="N", help="threads per decoding worker (local engine)"
+        "--cpu-threads", type=whole_number(), metavar="N", help="threads per decoding worker (local engine)"
     )
 
     engine.add_argument(
@@ -250,15 +250,6 @@ def _engine(args: argparse.Namespace) -> EngineFactory:
     multilingual = args.model is None and multilingual_installed()
     return LocalEngineFactory(preload_multilingual=multilingual, **options)
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

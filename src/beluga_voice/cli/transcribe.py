@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import math
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from beluga_voice.audio.chunker import DEFAULT_CHUNK_MS, chunk_bytes, iter_chunk
 from beluga_voice.audio.pacer import paced
 from beluga_voice.audio.pcm import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from beluga_voice.audio.reader import RawFormat, read_audio
-from beluga_voice.cli import EXIT_OK, UsageError
+from beluga_voice.cli import EXIT_OK, UsageError, whole_number
 from beluga_voice.cli import batch as batch_cli
 from beluga_voice.cli.live import transcribe_stdin
 from beluga_voice.cli.output import Output, print_usage, status_display, streams, write_results
@@ -91,19 +91,19 @@ def add_provider_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         const=True,
         default=False,
-        type=_bounded_int(1, SPEAKERS_LIMIT, "speakers"),
+        type=whole_number(1, SPEAKERS_LIMIT, "speakers"),
         metavar="N",
         help="label speakers (diarization): spk_0, spk_1, ...; N: exactly N people speak (local only)",
     )
     engine.add_argument(
         "--min-speakers",
-        type=_bounded_int(1, SPEAKERS_LIMIT, "speakers"),
+        type=whole_number(1, SPEAKERS_LIMIT, "speakers"),
         metavar="N",
         help="at least N people speak (with --speakers, local only)",
     )
     engine.add_argument(
         "--max-speakers",
-        type=_bounded_int(1, SPEAKERS_LIMIT, "speakers"),
+        type=whole_number(1, SPEAKERS_LIMIT, "speakers"),
         metavar="N",
         help="at most N people speak (with --speakers, local only)",
     )
@@ -176,13 +176,13 @@ def add_audio_arguments(parser: argparse.ArgumentParser) -> None:
     audio.add_argument("--raw", action="store_true", help="input is headerless s16le PCM")
     audio.add_argument(
         "--sample-rate",
-        type=_bounded_int(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, "Hz"),
+        type=whole_number(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, "Hz"),
         metavar="HZ",
         help=f"sample rate of --raw input (default: {DEFAULT_RAW.sample_rate})",
     )
     audio.add_argument(
         "--channels",
-        type=_bounded_int(1, MAX_CHANNELS, "channel(s)"),
+        type=whole_number(1, MAX_CHANNELS, "channel(s)"),
         metavar="N",
         help=f"channels of --raw input, interleaved (default: {DEFAULT_RAW.channels})",
     )
@@ -371,18 +371,6 @@ def _check_speaker_hints(args: argparse.Namespace) -> None:
 
         require_speaker_model()  # ModelNotFoundError with the install command
 
-
-def _bounded_int(low: int, high: int, unit: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is outside {low}-{high} {unit}")
-        return value
-
-    return parse
 
 
 def _rate(text: str) -> float:
