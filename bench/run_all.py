@@ -17,6 +17,9 @@ BENCHMARKS = (
     "bench.speaker_model",
     "bench.local_engine",
     "bench.serve_framing",
+    "bench.languages",
+    "bench.batch",
+    "bench.cuts",
     "bench.chaos",
 )
 
