@@ -291,8 +291,9 @@ def unknown_key(server_options: dict[str, Any]) -> dict[str, Any]:
     return {"credentials": ("AKIDNOBODYKNOWS00000", "whatever-secret-0000000000000000000")}
 
 
-def non_english_options(server_options: dict[str, Any]) -> dict[str, Any]:
-    return {"language_code": None, "identify_language": True, "language_options": ["de-DE", "fr-FR"]}
+def unsupported_language(server_options: dict[str, Any]) -> dict[str, Any]:
+    # Zulu is a Transcribe language that no Whisper model knows: refused at the handshake, for good.
+    return {"language_code": None, "identify_language": True, "language_options": ["zu-ZA", "en-US"]}
 
 
 @pytest.mark.parametrize("rejection", ["frame", "http"])
@@ -301,7 +302,7 @@ def non_english_options(server_options: dict[str, Any]) -> dict[str, Any]:
     [
         (wrong_secret, CredentialsError),
         (unknown_key, CredentialsError),
-        (non_english_options, ConfigurationError),
+        (unsupported_language, ConfigurationError),
     ],
 )
 async def test_fatal_errors_fail_fast_after_one_connection_attempt(
