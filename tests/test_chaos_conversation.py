@@ -37,8 +37,12 @@ CHAOS = ReconnectPolicy(max_attempts=20, max_outage=120.0, base_delay=0.05, max_
 PINGS: dict[str, Any] = {"ping_interval": 0.5, "ping_timeout": 3.0}
 """A black hole is found 3.5 s after the server could have read what was sent ahead of real time."""
 SPEAKERS_AGREE_AT_LEAST = 0.9
-CHANGED_AT_MOST = 0.08
-"""Share of words a fresh recogniser session may decode differently (see beluga_voice.stt.wordcheck)."""
+CHANGED_AT_MOST = 0.2
+"""Share of words a fresh recogniser session may decode differently (see beluga_voice.stt.wordcheck).
+
+How many depends on how many faults land inside an utterance, which moves with the machine's load
+(measured 2-7 % on a quiet machine, 9.4 % with two other test suites running); the bound is there to
+catch replayed audio placed wrongly, which changes most words, not the recogniser's own variance."""
 # Fed ahead of real time, much of the conversation can be in flight at once: the replay buffer must
 # hold it (at real time the default 30 s is ample, see the soak below).
 # Eight times real time: a dead connection is noticed once the service could have read what was sent
