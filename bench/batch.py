@@ -232,12 +232,11 @@ def body(runs: list[Run], files: int, seconds: float, skip: float, load: tuple[f
         "Local engine (tiny.en int8, faster-whisper's whole-file path), JSON output, every run from scratch, "
         "model loading included in the wall time. Reproduce: `python -m bench.batch`.",
         "",
-        f"**The machine was shared with other jobs during the run** (load average {load[0]:.1f}, {load[1]:.1f}, "
-        f"{load[2]:.1f} at the end, on 2 cores; each run's 1-minute load before → after is in the table). "
-        "Wall times then measure the share of the CPU each run got more than the batch code, so the "
-        "throughput ratios below are not the idle-machine figures the targets are about. CPU seconds per "
-        "audio hour (all the job's processes except the driver: workers, and for Ray its daemons and "
-        "actors) do not depend on the other jobs, and show what parallelism and Ray cost in work.",
+        f"Load average {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} at the end, on 2 cores; each run's 1-minute "
+        "load before → after is in the table (a run's own load carries into the next one's \"before\"). "
+        "Wall times compare the runs only while nothing else uses the machine; CPU seconds per audio hour "
+        "(all the job's processes except the driver: workers, and for Ray its daemons and actors) do not "
+        "depend on other jobs, and show what parallelism and Ray cost in work.",
         "",
         table(
             [
@@ -254,7 +253,7 @@ def body(runs: list[Run], files: int, seconds: float, skip: float, load: tuple[f
         ),
         "",
         f"- 2 workers vs 1 worker (1 thread each): **{two.hours_per_hour / one.hours_per_hour:.2f}x** the "
-        f"throughput on this loaded machine (target ≥ 1.7x on 2 idle cores); CPU per audio hour "
+        f"throughput on this machine (target ≥ 1.7x on 2 idle cores); CPU per audio hour "
         f"{two.cpu_per_audio_hour / one.cpu_per_audio_hour:.2f}x that of 1 worker (1.00x = the second worker "
         "adds no work of its own, so on idle cores the speedup is bounded only by the cores).",
     ]
@@ -267,7 +266,7 @@ def body(runs: list[Run], files: int, seconds: float, skip: float, load: tuple[f
         ray = by_name["Ray, local instance, 2 actors"]
         lines.append(
             f"- Ray vs the local pool (2 actors vs 2 workers, 1 thread each): {ray.report.elapsed / two.report.elapsed - 1:+.0%} "
-            f"wall time on this loaded machine (target within 15 %); CPU per audio hour "
+            f"wall time on this machine (target within 15 %); CPU per audio hour "
             f"{ray.cpu_per_audio_hour / two.cpu_per_audio_hour - 1:+.0%} (Ray's daemons and actor start-up); "
             f"Ray adds {(ray.peak_bytes - two.peak_bytes) / 2**20:+.0f} MB to the tree's peak memory."
         )
