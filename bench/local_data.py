@@ -1,8 +1,9 @@
 """Reference data and scoring for the local engine benchmarks: real speech and WER.
 
 Everything comes from .cache/data (scripts/fetch-data.sh): the pocketsphinx librivox and cards
-utterances (two different speakers, with transcripts), and the pyannote two-speaker call with its
-RTTM (who spoke when) and STM (what was said). Conversations with an exact reference are stitched
+utterances (two different speakers, with transcripts), the pyannote two-speaker call with its
+RTTM (who spoke when) and STM (what was said), and 14 real AMI meeting excerpts (pyannote.audio's
+test data: 60 s each, RTTM references, only the first 30 s annotated). Conversations with an exact reference are stitched
 from the pocketsphinx utterances with pauses between turns. DER is scored by
 ``beluga_voice.providers.local.diarization.der``, the scorer the tests use.
 """
@@ -115,6 +116,38 @@ def pyannote_rttm() -> list[Turn]:
         start, duration = float(parts[3]), float(parts[4])
         turns.append(Turn(parts[7], start, start + duration, ""))
     return turns
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A real meeting excerpt: the audio, who spoke when, and the annotated (scored) part."""
+
+    recording: Recording
+    uem: tuple[float, float]
+    split: str  # "train" (trn*: the clips tuned on) or "development"/"test" (held out)
+
+
+def ami_meetings() -> list[Meeting]:
+    """The AMI excerpts of pyannote.audio's tests, in file-name order (train, then held out)."""
+    folder = DATA / "ami"
+    out: list[Meeting] = []
+    for split in ("train", "development", "test"):
+        uems = {}
+        for line in (folder / f"debug.{split}.uem").read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 4:
+                uems[parts[0]] = (float(parts[2]), float(parts[3]))
+        turns: dict[str, list[Turn]] = {}
+        for line in (folder / f"debug.{split}.rttm").read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) >= 8 and parts[0] == "SPEAKER":
+                start = float(parts[3])
+                turns.setdefault(parts[1], []).append(Turn(parts[7], start, start + float(parts[4]), ""))
+        for uri in sorted(uems):
+            samples = read_audio(folder / f"{uri}.wav").convert(RATE).samples[:, 0]
+            recording = Recording(f"ami-{uri}", samples, tuple(turns.get(uri, [])))
+            out.append(Meeting(recording, uems[uri], split))
+    return out
 
 
 def stitched_conversation(name: str, order: Sequence[Utterance], seed: int) -> Recording:

@@ -34,6 +34,15 @@ def test_der_is_zero_for_the_reference_under_other_names_and_counts_each_error_k
     extra = score(REFERENCE, [*renamed, SpeakerTurn("x", 15.0, 16.0), SpeakerTurn("z", 21.0, 23.0)], 25.0)
     assert extra.false_alarm == pytest.approx(2.0, abs=0.02) and extra.confusion == 0.0
 
+    # Outside the annotated part (UEM) nothing counts: the false alarm after 20 s is not an error.
+    annotated = score(
+        REFERENCE,
+        [*renamed, SpeakerTurn("x", 15.0, 16.0), SpeakerTurn("z", 21.0, 23.0)],
+        25.0,
+        uem=(0.0, 20.0),
+    )
+    assert annotated.der == 0.0 and annotated.speech == pytest.approx(18.5, abs=0.02)
+
 
 def voices(groups: list[int], seed: int = 0) -> np.ndarray:
     """Noisy unit prints around one direction per group."""

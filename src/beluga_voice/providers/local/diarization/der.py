@@ -63,8 +63,10 @@ def score(
     hypothesis: Iterable[SpeakerTurn],
     duration: float,
     collar: float = 0.25,
+    uem: tuple[float, float] | None = None,
 ) -> DiarizationScore:
-    """Missed speech, false alarm and speaker confusion of ``hypothesis`` against ``reference``."""
+    """Missed speech, false alarm and speaker confusion of ``hypothesis`` against ``reference``,
+    scored only inside ``uem`` (start, end seconds: the annotated part) when given."""
     ref_turns, hyp_turns = list(reference), list(hypothesis)
     end = max([duration, *(t.end for t in ref_turns), *(t.end for t in hyp_turns)])
     frames = int(np.ceil(end / FRAME)) + 1
@@ -73,6 +75,9 @@ def score(
     ref = np.zeros((len(ref_speakers), frames), bool)
     hyp = np.zeros((len(hyp_speakers), frames), bool)
     scored = np.ones(frames, bool)
+    if uem is not None:
+        scored[: _frame(uem[0])] = False
+        scored[_frame(uem[1]) :] = False
     for turn in ref_turns:
         ref[ref_speakers.index(turn.speaker), _frame(turn.start) : _frame(turn.end)] = True
         for edge in (turn.start, turn.end):
