@@ -178,7 +178,7 @@ async def diarization_runs(
     """Every recording ``runs`` times in file mode and streamed at real-time pace."""
     out = DiarizationRuns()
     first_streams: dict[str, StreamRun] = {}
-    diarizer = OfflineDiarizer(engine.speaker_encoder())
+    diarizer = OfflineDiarizer(engine.speaker_encoder(), segmentation=engine.segmentation_model())
     for run in range(runs):
         for recording, reference in recordings:
             stt = LocalSTT(engine=engine, show_speaker_label=True)
@@ -224,7 +224,7 @@ async def meeting_scores(engine: LocalEngine, meetings: list[Meeting]) -> list[M
     """Each meeting once in file mode (file mode is deterministic): the transcript's RTTM and the
     offline diarizer's own regions, scored inside the meeting's UEM."""
     stt = LocalSTT(engine=engine, show_speaker_label=True)
-    diarizer = OfflineDiarizer(engine.speaker_encoder())
+    diarizer = OfflineDiarizer(engine.speaker_encoder(), segmentation=engine.segmentation_model())
     out = []
     for meeting in meetings:
         recording = meeting.recording

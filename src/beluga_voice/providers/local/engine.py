@@ -26,6 +26,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 from beluga_voice.errors import ConfigurationError, ModelNotFoundError
 from beluga_voice.providers.local.diarization.blas import single_threaded_blas
 from beluga_voice.providers.local.diarization.encoder import SpeakerEncoder, load_speaker_encoder
+from beluga_voice.providers.local.diarization.segmentation import SegmentationModel
 from beluga_voice.providers.local.executor import ROUTINE, PriorityExecutor
 from beluga_voice.providers.local.model_files import INSTALL_HINT, WhisperModelFiles, inspect_model
 from beluga_voice.providers.local.words import to_words
@@ -113,6 +114,7 @@ class LocalEngine:
         self._speaker_model_path = Path(speaker_model_path) if speaker_model_path else None
         self._encoder: SpeakerEncoder | None = None
         self._encoder_lock = threading.Lock()
+        self._segmentation: SegmentationModel | None = None
 
     @property
     def model_path(self) -> Path:
@@ -136,6 +138,13 @@ class LocalEngine:
             if self._encoder is None:
                 self._encoder = load_speaker_encoder(self._speaker_model_path)
             return self._encoder
+
+    def segmentation_model(self) -> SegmentationModel:
+        """pyannote's segmentation-3.0 (same package as CAM++), loaded on first use by file mode."""
+        with self._encoder_lock:
+            if self._segmentation is None:
+                self._segmentation = SegmentationModel()
+            return self._segmentation
 
     async def run(self, fn: Callable[[], T], priority: int = ROUTINE) -> T:
         """Run blocking model work on the engine's pool (urgent work first)."""

@@ -213,7 +213,9 @@ class LocalSTT(STTProvider):
             pieces, segments = await asyncio.gather(
                 words_job,
                 engine.run(
-                    lambda: OfflineDiarizer(engine.speaker_encoder()).diarize(samples, hints, regions),
+                    lambda: OfflineDiarizer(
+                        engine.speaker_encoder(), segmentation=engine.segmentation_model()
+                    ).diarize(samples, hints, regions),
                     ROUTINE,
                 ),
             )

@@ -1,5 +1,11 @@
 """Who spoke when over a whole recording, in one deterministic pass (file mode).
 
+With the segmentation model (what file mode uses): speech, speaker changes and overlapped speech
+from pyannote's segmentation-3.0, voice prints per local speaker, one clustering over the file
+(segmented.py); segments of two speakers may overlap.
+
+Without it (``segmentation=None``: the calibration bench compares encoders on plain windows):
+
 1. Speech regions from Silero VAD (not from decoded words).
 2. Voice prints of sliding windows (``window`` s every ``hop`` s) inside each region; regions
    shorter than a window give one print of their own.
@@ -17,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -31,18 +36,19 @@ from beluga_voice.providers.local.diarization.agglomerative import (
 from beluga_voice.providers.local.diarization.calibration import merge_threshold
 from beluga_voice.providers.local.diarization.hints import SpeakerHints
 from beluga_voice.providers.local.diarization.regions import OPENING_MARKS, RegionSettings, speech_regions
+from beluga_voice.providers.local.diarization.segmentation import SegmentationModel
+from beluga_voice.providers.local.diarization.segmented import (
+    SegmentedDiarizer,
+    SegmentedSettings,
+    VoiceEncoder,
+)
 from beluga_voice.providers.local.diarization.turns import normalize_level
 from beluga_voice.stt.model import Word
 
 FloatArray = npt.NDArray[np.float32]
 SAMPLE_RATE = 16000
+_OVERLAP_TIE = 0.05  # s; words covered this alike by two segments go to the longer one
 _BATCH = 8  # windows per encoder call: with CAM++, 8 peaked 170 MB lower than 32 and ran no slower
-
-
-class VoiceEncoder(Protocol):
-    """What the diarizer needs of a speaker encoder (``LocalEngine.speaker_encoder()``)."""
-
-    def embed_many(self, pieces: list[FloatArray]) -> FloatArray: ...
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class OfflineSettings:
     frame: float = 0.05  # s; resolution of the output
     min_run: float = 0.5  # s; a shorter run of one speaker inside a region joins a neighbour
     regions: RegionSettings = field(default_factory=RegionSettings)
+    segmented: SegmentedSettings = field(default_factory=SegmentedSettings)
 
 
 @dataclass(frozen=True)
@@ -83,9 +90,15 @@ class _Piece:
 class OfflineDiarizer:
     """Speaker segments of a whole 16 kHz mono recording."""
 
-    def __init__(self, encoder: VoiceEncoder, settings: OfflineSettings = OfflineSettings()) -> None:
+    def __init__(
+        self,
+        encoder: VoiceEncoder,
+        settings: OfflineSettings = OfflineSettings(),
+        segmentation: SegmentationModel | None = None,
+    ) -> None:
         self.encoder = encoder
         self.settings = settings
+        self.segmentation = segmentation
 
     def diarize(
         self,
@@ -93,8 +106,14 @@ class OfflineDiarizer:
         hints: SpeakerHints | None = None,
         regions: Sequence[tuple[float, float]] | None = None,
     ) -> list[SpeakerSegment]:
-        """Speaker segments within the speech ``regions`` (found with Silero if not given)."""
+        """Speaker segments in order of start; with the segmentation model, the speech it finds
+        (``regions`` unused) and overlapping segments where two speak; without it, segments
+        within the speech ``regions`` (found with Silero if not given), never overlapping."""
         hints = hints or SpeakerHints()
+        if self.segmentation is not None:
+            diarizer = SegmentedDiarizer(self.segmentation, self.encoder, self.settings.segmented)
+            tracks = diarizer.diarize(samples, hints)
+            return [SpeakerSegment(str(t.speaker), t.start, t.end) for t in tracks]
         if regions is None:
             regions = speech_regions(samples, self.settings.regions)
         pieces = self._pieces(regions)
@@ -248,7 +267,11 @@ def _smooth(runs: list[tuple[int, float, float]], min_run: float) -> list[tuple[
 
 def label_words(words: Sequence[Word], segments: Sequence[SpeakerSegment]) -> list[Word]:
     """Every item with a speaker: a word takes the segment it overlaps most (the nearest one if it
-    overlaps none); punctuation takes the speaker of the word it is attached to."""
+    overlaps none); punctuation takes the speaker of the word it is attached to.
+
+    Where two speakers' segments both cover a word (overlapped speech), the word keeps one speaker:
+    the one whose turn it is, i.e. the longer segment (a backchannel under someone's turn does not
+    take their words)."""
     if not words:
         return []
     if not segments:
@@ -262,7 +285,8 @@ def label_words(words: Sequence[Word], segments: Sequence[SpeakerSegment]) -> li
             continue
         overlap = np.minimum(ends, word.end) - np.maximum(starts, word.start)
         if overlap.max() > 0:
-            best = int(np.argmax(overlap))
+            covering = overlap >= overlap.max() - _OVERLAP_TIE
+            best = int(np.argmax(np.where(covering, ends - starts, -np.inf)))
         else:
             gap = np.maximum(starts - word.end, word.start - ends)
             best = int(np.argmin(gap))
