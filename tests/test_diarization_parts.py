@@ -95,3 +95,10 @@ def test_word_times_are_kept_inside_the_speech_they_belong_to() -> None:
         ("Five", 5.0, 5.4),
         ("hum", 9.0, 9.5),
     ]
+
+
+def test_a_word_in_overlapped_speech_keeps_the_speaker_whose_turn_it_is() -> None:
+    # Speaker 0 holds the floor from 0 to 6 s; speaker 1 says "yeah" over it at 2.0-2.4 s.
+    segments = [SpeakerSegment("0", 0.0, 6.0), SpeakerSegment("1", 2.0, 2.4), SpeakerSegment("1", 6.2, 8.0)]
+    words = [Word("so", 1.6, 1.9), Word("the", 2.05, 2.3), Word("budget", 2.3, 2.9), Word("right", 6.5, 7.0)]
+    assert [w.speaker for w in label_words(words, segments)] == ["0", "0", "0", "1"]
