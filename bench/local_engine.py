@@ -460,8 +460,9 @@ async def main(runs: int) -> None:
             "checks it under load); the streaming figures move with how utterances fall at real-time pace. "
             '"Words" scores the transcript\'s RTTM (`--format rttm`: decoded words, turns cut at pauses '
             "over 1 s), so speech without a decoded word counts as missed; "
-            '"diarizer regions" scores the offline diarizer\'s own who-spoke-when (Silero speech regions, '
-            "backchannels included), which a Transcript cannot carry yet. Single-speaker utterances (10, file "
+            '"diarizer regions" scores the offline diarizer\'s own who-spoke-when (speech, speaker '
+            "changes and overlaps from the segmentation model, backchannels included), which a Transcript "
+            "cannot carry yet. Single-speaker utterances (10, file "
             f"mode): one speaker found on {single_counts.count(1)} of {len(single_counts)}.",
             "**Latency, speed, memory**\n\n"
             + table(
