@@ -51,19 +51,23 @@ def _words(n: int, start: float) -> tuple[Word, ...]:
 async def _serve_forever(port_out: Any, stop: EventType) -> None:
     async def handle(ws: ServerConnection) -> None:
         decoder = EventStreamDecoder()
-        chunks = 0
+        audio = 0  # bytes received
         async for data in ws:
             for message in decoder.feed(data if isinstance(data, bytes) else data.encode()):
                 frame = classify(message)
                 if not isinstance(frame, AudioChunk):
                     continue
+                tenths = audio // CHUNK  # 0.1 s of audio received so far
                 if frame.is_end_of_stream:
-                    await ws.send(_event(False, chunks))
+                    await ws.send(_event(False, tenths))
                     await ws.close()
                     return
-                chunks += 1
-                if chunks % 5 == 0:  # a partial every 0.5 s, a final every 3 s, as the service roughly does
-                    await ws.send(_event(chunks % 30 != 0, chunks))
+                audio += len(frame.payload)
+                # A partial every 0.5 s of audio, a final every 3 s, as the service roughly does
+                # (by audio time, so the results do not depend on how the client frames its audio).
+                for tenth in range(tenths + 1, audio // CHUNK + 1):
+                    if tenth % 5 == 0:
+                        await ws.send(_event(tenth % 30 != 0, tenth))
 
     async with serve(handle, "127.0.0.1", 0, compression=None) as server:
         port_out.put(server.sockets[0].getsockname()[1] if server.sockets else 0)
