@@ -84,6 +84,9 @@ class Round:
     seconds: float = 0.0
     scrapes: int = 0
     wakeups: int = 0
+    steady: tuple[float, float, int] = (0.0, 0.0, 0)
+    """CPU, wall seconds and wake-ups while every stream is connected and sending (5 s after the start
+    to 5 s before the end of the audio): what an hour-long stream costs per hour."""
 
     def sustained(self, bound: float) -> bool:
         return not self.errors and bool(self.lags) and p95(self.lags) <= bound
@@ -140,8 +143,17 @@ async def _round(
     loop = asyncio.get_running_loop()
     started = loop.time()
     scraper = asyncio.create_task(_scrape_every_second(metrics_port, result)) if metrics_port else None
+
+    async def steady_state(warmup: float = 5.0) -> None:
+        await asyncio.sleep(warmup)
+        cpu0, wall0, woken0 = cpu_seconds(pid), loop.time(), wakeups(pid)
+        await asyncio.sleep(max(0.0, seconds - 2 * warmup))
+        result.steady = (cpu_seconds(pid) - cpu0, loop.time() - wall0, wakeups(pid) - woken0)
+
+    sampler = asyncio.create_task(steady_state())
     # Streams start staggered and at different places in the call, as independent callers would.
     await asyncio.gather(*(_client(url, pcm, seconds, i * 7919 * 2 * 40, result) for i in range(streams)))
+    await sampler
     if scraper is not None:
         scraper.cancel()
     result.seconds = loop.time() - started
@@ -268,10 +280,13 @@ def cpu_per_stream(args: argparse.Namespace, pcm: bytes) -> str:
     for streams in levels:
         (r,) = run_engine("echo", [streams], args.cpu_seconds, pcm)
         audio_hours = streams * args.cpu_seconds / 3600
-        woken = r.wakeups / r.seconds
+        steady_cpu, steady_wall, steady_woken = r.steady
+        steady = steady_cpu / (steady_wall * streams / 3600)
+        woken = steady_woken / steady_wall
         rows.append(
             [
                 streams,
+                f"{steady:.2f}",
                 f"{r.cpu / audio_hours:.2f}",
                 f"{woken:.1f}",
                 f"{per_wake * woken / streams:.2f}",
@@ -280,7 +295,8 @@ def cpu_per_stream(args: argparse.Namespace, pcm: bytes) -> str:
             ]
         )
         print(
-            f"server cpu: {streams} streams {r.cpu / audio_hours:.2f} CPU-s per audio hour, "
+            f"server cpu: {streams} streams {steady:.2f} CPU-s per audio hour (whole round "
+            f"{r.cpu / audio_hours:.2f}), "
             f"{woken:.1f} wake-ups/s",
             flush=True,
         )
@@ -295,7 +311,8 @@ def cpu_per_stream(args: argparse.Namespace, pcm: bytes) -> str:
         + table(
             [
                 "streams",
-                "server CPU-s per audio hour per stream",
+                "server CPU-s per audio hour per stream, steady state",
+                "whole round",
                 "server wake-ups per second",
                 "floor: an idle loop waking as often, per stream",
                 "partial lag p95 (s)",
@@ -303,7 +320,10 @@ def cpu_per_stream(args: argparse.Namespace, pcm: bytes) -> str:
             ],
             rows,
         )
-        + f"\n\n*Wake-ups* are the server process's voluntary context switches over the round. The *floor* is "
+        + "\n\n*Steady state* is the server's CPU while every stream is connected and sending (from 5 s after "
+        "the start to 5 s before the end of the audio): what an hour-long stream costs per hour. *Whole round* "
+        "adds each stream's handshake and close. "
+        + "*Wake-ups* are the server process's voluntary context switches in the steady state. The *floor* is "
         f"what this machine charges for waking alone: an asyncio loop that does nothing but sleep 0.1 s at a "
         f"time costs {floor:.2f} CPU-s per hour at {floor_rate:.1f} wake-ups a second ({per_wake:.2f} per "
         "wake-up per second), multiplied by the server's wake-ups. A single stream's 10 frames a second wake "
