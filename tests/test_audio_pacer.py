@@ -68,3 +68,19 @@ async def test_paced_refuses_a_speed_that_is_not_positive() -> None:
     with pytest.raises(ConfigurationError, match="pacing speed must be positive, got 0"):
         async for _ in paced([b"\0\0"], RATE, speed=0):
             pass
+
+
+async def test_joined_bursts_keep_every_byte_and_never_leave_early() -> None:
+    audio = bytes(range(256)) * (CHUNK * N // 256)
+    started = time.monotonic()
+    pieces: list[tuple[float, bytes]] = []
+    async for piece in paced(iter_chunks(audio, CHUNK), RATE, tick=0.2, join_up_to=4 * CHUNK):
+        pieces.append((time.monotonic() - started, piece))
+    assert b"".join(piece for _, piece in pieces) == audio, "the same bytes, in order"
+    assert all(len(piece) <= 4 * CHUNK for _, piece in pieces)
+    # A 0.2 s tick releases four 50 ms chunks at a time: one message each instead of four.
+    assert len(pieces) < N / 2
+    offset = 0
+    for at, piece in pieces:
+        assert at >= offset / (RATE * 2) - 0.005, "no byte leaves before its media time"
+        offset += len(piece)

@@ -9,16 +9,19 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def as_async_iter(source: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
+def as_async_iter(source: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
     """Iterate a plain or async iterable asynchronously.
 
-    A plain iterable yields to the event loop between items, so feeding a whole file from memory
-    never starves the tasks that consume it (decoders, sockets, timers).
+    An async iterable is iterated as it is (no wrapper: one generator step less per item on the
+    audio hot paths). A plain iterable yields to the event loop between items, so feeding a whole
+    file from memory never starves the tasks that consume it (decoders, sockets, timers).
     """
     if isinstance(source, AsyncIterable):
-        async for item in source:
-            yield item
-    else:
-        for item in source:
-            yield item
-            await asyncio.sleep(0)
+        return aiter(source)
+    return _yielding(source)
+
+
+async def _yielding(source: Iterable[T]) -> AsyncIterator[T]:
+    for item in source:
+        yield item
+        await asyncio.sleep(0)

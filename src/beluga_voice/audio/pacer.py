@@ -92,12 +92,17 @@ async def paced(
     speed: float = 1.0,
     *,
     tick: float = TICK,
+    join_up_to: int = 0,
 ) -> AsyncIterator[bytes]:
     """Yield each chunk no earlier than its media time divided by ``speed``.
 
     The schedule is absolute (from the first chunk), so sleep jitter never accumulates; a chunk
     that is already due (live audio, or a consumer that fell behind) is yielded at once. ``tick``:
     the shared clock's resolution; each chunk leaves on the first tick at or after its time.
+    ``join_up_to`` (bytes; in-memory audio only): chunks of one burst (all due by the same wake-up)
+    leave joined as one piece of at most that size, so a sender writes one message per tick
+    instead of one per chunk. Nothing leaves earlier or later for it; an async source is never
+    joined, since looking ahead would hold a live chunk back.
     """
     if speed <= 0:
         raise ConfigurationError(f"pacing speed must be positive, got {speed}")
@@ -115,14 +120,29 @@ async def paced(
             sent += len(chunk)
         return
     unwaited = 0
-    for chunk in chunks:  # audio in memory: the wait is the only yield to the loop it needs
+    source = iter(chunks)
+    pending = next(source, None)
+    while pending is not None:  # audio in memory: the wait is the only yield to the loop it needs
         due = started + sent / bytes_per_second
-        if due > loop.time():
+        now = loop.time()
+        if due > now:
             await clock.wait_until(due)
+            now = loop.time()
             unwaited = 0
         else:
             unwaited += 1
             if unwaited % CATCH_UP_BURST == 0:
                 await asyncio.sleep(0)  # far behind schedule: still let other tasks run
-        yield chunk
-        sent += len(chunk)
+        burst, size = [pending], len(pending)
+        sent += size
+        pending = next(source, None)
+        while (
+            pending is not None
+            and size + len(pending) <= join_up_to
+            and started + sent / bytes_per_second <= now
+        ):
+            burst.append(pending)  # due too: it goes out in the same piece
+            size += len(pending)
+            sent += len(pending)
+            pending = next(source, None)
+        yield burst[0] if len(burst) == 1 else b"".join(burst)

@@ -125,30 +125,52 @@ class StreamStats:
 
 
 class _Outbox:
-    """Frames waiting for the socket, in order; results wait for room, the last frames never do."""
+    """Frames waiting for the socket, in order; results wait for room, the last frames never do.
+
+    One future for the sender while it waits, one per producer waiting for room: a result costs a
+    deque append and, if the sender was idle, one wake-up (no lock or condition per frame).
+    """
 
     def __init__(self, limit: int) -> None:
         self._items: collections.deque[tuple[bytes | None, float]] = collections.deque()
         self._limit = limit
-        self._changed = asyncio.Condition()
+        self._taker: asyncio.Future[None] | None = None  # the sender, waiting for a frame
+        self._room: collections.deque[asyncio.Future[None]] = collections.deque()  # producers waiting
 
     async def put(self, frame: bytes, ready_at: float) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: len(self._items) < self._limit)
-            self._items.append((frame, ready_at))
-            self._changed.notify_all()
+        while len(self._items) >= self._limit:
+            waiter = asyncio.get_running_loop().create_future()
+            self._room.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._room:
+                    self._room.remove(waiter)
+        self._append((frame, ready_at))
 
     async def put_last(self, frame: bytes | None) -> None:
-        async with self._changed:
-            self._items.append((frame, 0.0))
-            self._changed.notify_all()
+        self._append((frame, 0.0))
+
+    def _append(self, item: tuple[bytes | None, float]) -> None:
+        self._items.append(item)
+        taker = self._taker
+        if taker is not None and not taker.done():
+            taker.set_result(None)
 
     async def get(self) -> tuple[bytes | None, float]:
-        async with self._changed:
-            await self._changed.wait_for(lambda: bool(self._items))
-            item = self._items.popleft()
-            self._changed.notify_all()
-            return item
+        while not self._items:
+            self._taker = asyncio.get_running_loop().create_future()
+            try:
+                await self._taker
+            finally:
+                self._taker = None
+        item = self._items.popleft()
+        while self._room:
+            waiter = self._room.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # room for one more
+                break
+        return item
 
 
 class StreamSession:
@@ -183,6 +205,7 @@ class StreamSession:
         self._outbox = _Outbox(OUTBOX_FRAMES)
         self._engines_left = 0
         self._remainder = b""
+        self._reading_since: float | None = None  # loop.time() the receiver began waiting for a frame
 
     # --- control -------------------------------------------------------------------------------
 
@@ -262,6 +285,7 @@ class StreamSession:
         ]
         workers.append(asyncio.create_task(self._receive_loop(config, queues, chain, telemetry)))
         workers.append(asyncio.create_task(self._timers(self.admission.faults)))
+        workers.append(asyncio.create_task(self._watch_idle(self.settings.idle_timeout)))
         try:
             await self._finished.wait()
         finally:
@@ -373,14 +397,11 @@ class StreamSession:
         bytes_per_second = config.sample_rate * frame_bytes
         max_chunk = max(32 * 1024, int(bytes_per_second * settings.max_chunk_seconds))
         decoder = media_decoder(config)
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                async with asyncio.timeout(settings.idle_timeout):
-                    data = await self.connection.recv()
-            except TimeoutError:
-                if self._black_holed:
-                    continue  # a black hole does not hang up either: the client must notice by itself
-                raise bad_request(idle_timeout_message(settings.idle_timeout)) from None
+            self._reading_since = loop.time()  # the idle timeout runs (see _watch_idle)
+            data = await self.connection.recv()
+            self._reading_since = None
             if isinstance(data, str):
                 raise bad_request(UNEXPECTED_FRAME)
             self.stats.frames += 1
@@ -457,6 +478,24 @@ class StreamSession:
             raise bad_request(
                 f"{STREAM_TOO_BIG}: {self.stats.frames} frames in {elapsed:.1f} s. Send chunks of 50-200 ms."
             )
+
+    async def _watch_idle(self, idle_seconds: float) -> None:
+        """No frame for ``idle_seconds`` while the receiver waits for one: the service's idle timeout.
+
+        One timer per stream that looks at the receiver's state when it fires, rather than a timer
+        armed and cancelled around every frame: while audio flows it wakes once per ``idle_seconds``.
+        Time spent waiting for a full engine queue (the server's own backpressure) never counts.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            since, now = self._reading_since, loop.time()
+            if since is None or self._black_holed:  # a black hole does not hang up: the client must notice
+                await asyncio.sleep(idle_seconds)
+            elif now - since < idle_seconds:
+                await asyncio.sleep(since + idle_seconds - now)
+            else:
+                self.terminate(bad_request(idle_timeout_message(idle_seconds)))
+                return
 
     async def _timers(self, faults: StreamFaults) -> None:
         events: list[tuple[float, str]] = [(self.settings.max_stream_seconds, "limit")]

@@ -31,7 +31,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from beluga_voice.audio.chunker import Chunker, rechunk
+from beluga_voice.audio.chunker import MAX_CHUNK_MS, Chunker, chunk_bytes, rechunk
 from beluga_voice.audio.pacer import paced
 from beluga_voice.audio.pcm import PCM_SAMPLE_WIDTH
 from beluga_voice.errors import (
@@ -60,8 +60,9 @@ logger = logging.getLogger("beluga_voice.aws")
 CLOSE_TIMEOUT = 1.0
 """How long a close handshake may take before the socket is dropped (a live peer answers in ms)."""
 PACE_TICK = 0.2
-"""Recorded audio paced to real time leaves in bursts of two 100 ms chunks every 200 ms: half the
-wake-ups of one per chunk, and never ahead of real time (live audio is never held back at all)."""
+"""Recorded audio paced to real time leaves in bursts every 200 ms, each burst (two 100 ms chunks)
+joined into one AudioEvent of at most ``MAX_CHUNK_MS``: one wake-up and one socket write per tick
+instead of one per chunk, and never ahead of real time (live audio is never held back at all)."""
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,9 @@ class StreamRunner:
         try:
             link = await self._establish(None)
             self._spawn(self._send(audio))
-            if self._idle is not None:
+            if self._idle is not None and isinstance(audio, AsyncIterable):
+                # Audio in memory never leaves the application idle (its only waits are the
+                # pacer's, shorter than ``after``): no idle watch, no wake-up a second for it.
                 self._spawn(self._idle_loop())
             while True:
                 error = await link.outcome
@@ -536,10 +539,16 @@ class StreamRunner:
         speed = self._options.max_speed
         chunks: AsyncIterator[bytes]
         if speed is not None and not isinstance(audio, AsyncIterable):
+            burst = chunk_bytes(self._sample_rate, MAX_CHUNK_MS, self._channels)
             # Audio in memory: cut it without a loop turn per piece; the shared pace clock is the
             # only wake-up per chunk (one timer for every paced stream of the loop).
             chunks = paced(
-                _uniform(audio, self._chunk_size), self._sample_rate, self._channels, speed, tick=PACE_TICK
+                _uniform(audio, self._chunk_size),
+                self._sample_rate,
+                self._channels,
+                speed,
+                tick=PACE_TICK,
+                join_up_to=max(self._chunk_size, burst),
             )
         else:
             chunks = rechunk(audio, self._chunk_size)
@@ -570,7 +579,7 @@ class StreamRunner:
             await self._link_ready.wait()  # an outage with a full buffer: hold the source, lose nothing
         async with self._lock:
             link = self._usable()
-            frame = self._stream.audio(chunk, send=link is not None)
+            frame = self._stream.audio(chunk, send=link is not None, piece=self._chunk_size)
             if self._telemetry is not None:
                 self._telemetry.audio_sent(len(chunk) / self._bytes_per_second)
             if link is None:

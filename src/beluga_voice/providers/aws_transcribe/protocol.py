@@ -214,10 +214,12 @@ class TranscribeStream:
             self.replayed_seconds = sum(map(len, self.replayed)) / self.bytes_per_second
         return [self.connection.audio_frame(chunk) for chunk in self.replayed]
 
-    def audio(self, chunk: bytes, *, send: bool = True) -> bytes | None:
+    def audio(self, chunk: bytes, *, send: bool = True, piece: int = 0) -> bytes | None:
         """Accept one chunk of application audio; the frame to send it (``None``: nothing to send).
 
         ``send=False`` (no usable connection) only records it: the next connection replays it.
+        ``piece``: a burst of chunks joined into one frame is kept for replay as chunks of that many
+        bytes, so a replay still starts at the chunk holding the end of the last final.
         """
         if self.frame_bytes and len(chunk) % self.frame_bytes:
             chunk = chunk[: len(chunk) - len(chunk) % self.frame_bytes]
@@ -226,6 +228,9 @@ class TranscribeStream:
         if self.media is not None:
             self.media.record(chunk)
             self.timeline.stats.audio_seconds = self.media.media_time
+        elif piece and len(chunk) > piece:
+            for start in range(0, len(chunk), piece):
+                self.timeline.record(chunk[start : start + piece])
         else:
             self.timeline.record(chunk)
         return self._current().audio_frame(chunk) if send else None

@@ -116,15 +116,23 @@ def _alternative(obj: JsonObject) -> Alternative:
 
 
 def _word(obj: JsonObject) -> Word:
+    # The hot path of every result (each word of each partial): the helpers' checks, inlined.
+    get = obj.get
+    start, end, confidence, speaker = get("StartTime"), get("EndTime"), get("Confidence"), get("Speaker")
+    stable, match = get("Stable"), get("VocabularyFilterMatch")
+    if not (stable is None or isinstance(stable, bool)):
+        raise TypeError(f"Stable should be true or false, got {stable!r}")
+    if not (match is None or isinstance(match, bool)):
+        raise TypeError(f"VocabularyFilterMatch should be true or false, got {match!r}")
     return Word(
-        text=str(obj.get("Content") or ""),
-        start=_float(obj, "StartTime"),
-        end=_float(obj, "EndTime"),
-        confidence=_optional_float(obj, "Confidence"),
-        speaker=_optional_str(obj, "Speaker"),
-        stable=_optional_bool(obj, "Stable"),
-        is_punctuation=obj.get("Type") == PUNCTUATION,
-        vocabulary_filter_match=_bool(obj, "VocabularyFilterMatch"),
+        str(get("Content") or ""),
+        0.0 if start is None else float(start),
+        0.0 if end is None else float(end),
+        None if confidence is None else float(confidence),
+        None if speaker is None else str(speaker),
+        stable,
+        get("Type") == PUNCTUATION,
+        bool(match),
     )
 
 
