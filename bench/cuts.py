@@ -83,6 +83,7 @@ async def main(speed: float, seeds: int) -> None:
         check = run.check(ref_words)
         runs.append(CutRun(seed, run, check, cuts, stats, inserted_words(check, fault_free)))
         print(f"seed {seed}: {cuts} cuts, {check.summary()[:200]}")
+        print(f"  speakers {check.speaker_agreement():.3f}, {stats}")
     rows = [
         [
             r.seed,
@@ -95,6 +96,9 @@ async def main(speed: float, seeds: int) -> None:
             len(order_violations(r.run.results)),
             f"{r.check.speaker_agreement():.3f}",
             f"{r.stats.sent_seconds / r.stats.audio_seconds:.2f}x" if r.stats else "-",
+            f"{r.stats.timeline.voice_sample_seconds / r.stats.audio_seconds:.2f}x" if r.stats else "-",
+            f"{r.stats.held_seconds:.1f} s" if r.stats else "-",
+            f"{r.run.seconds:.0f} s",
         ]
         for r in runs
     ]
@@ -120,6 +124,9 @@ async def main(speed: float, seeds: int) -> None:
                 "out of order",
                 "speakers as fault-free",
                 "audio sent / audio",
+                "of which speaker samples",
+                "source held",
+                "wall",
             ],
             rows,
         )

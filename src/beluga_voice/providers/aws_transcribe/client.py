@@ -253,6 +253,7 @@ class StreamRunner:
         self._last: _Link | None = None  # the newest connection, live or not
         self._link_ready = asyncio.Event()
         self._resume = asyncio.Event()
+        self._progress = asyncio.Event()  # the live connection delivered a new final
         self._audio_done = False
         self._unsent = False  # audio recorded while no connection took it
         self._awaiting_source = False  # the sender waits for the application's next chunk
@@ -442,6 +443,8 @@ class StreamRunner:
                     link.drain.message(now)
                 for result in stream.receive(data):
                     self._deliver(result)
+                if stream.timeline.connection_finals:
+                    self._progress.set()  # a new final: the connection is healthy
         except ConnectionClosed:
             pass
         except BelugaError as exc:
@@ -565,9 +568,8 @@ class StreamRunner:
             raise
 
     async def _accept(self, chunk: bytes) -> None:
-        if self._live is None and self._stream.timeline.buffer_full:
-            self._resume.set()  # a lazily closed stream reopens now
-            await self._link_ready.wait()  # an outage with a full buffer: hold the source, lose nothing
+        if self._stream.timeline.buffer_full:
+            await self._hold_while_unanswered()
         async with self._lock:
             link = self._usable()
             frame = self._stream.audio(chunk, send=link is not None)
@@ -584,6 +586,49 @@ class StreamRunner:
             except ConnectionClosed:
                 return  # the receiver reports why; the chunk waits in the replay buffer
             self._count_sent(link, len(chunk))
+
+    async def _hold_while_unanswered(self) -> None:
+        """The replay buffer is full: until a connection proves healthy, hold the source.
+
+        During an outage (no connection, or one that has neither delivered a new final nor been up
+        ``healthy_after`` seconds with its replay taken in) the oldest buffered audio may be needed
+        by the next replay, so nothing leaves the buffer: the source waits. A healthy connection
+        lets the oldest audio go (a service may answer nothing for long: music, a quiet service).
+        """
+        held_from: float | None = None
+        while self._stream.timeline.buffer_full:
+            link = self._usable()
+            if link is None:
+                self._resume.set()  # a lazily closed stream reopens now
+                timeout: float | None = None
+                # (set while a failed connection waits to be retired: look again a tick later)
+                ready: Awaitable[Any] = (
+                    asyncio.sleep(PACE_TICK) if self._link_ready.is_set() else self._link_ready.wait()
+                )
+            else:
+                timeout = self._unproven_for(link) if self._outage is not None else 0.0
+                if timeout <= 0:
+                    break
+                self._progress.clear()
+                ready = self._progress.wait()
+            if held_from is None:
+                held_from = self._clock()
+                logger.info(
+                    "replay buffer full (%.0f s not yet answered) during an outage: holding the audio source",
+                    self._stream.timeline.buffered_seconds,
+                )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await ready
+        if held_from is not None:
+            self.stats.held_seconds += self._clock() - held_from
+
+    def _unproven_for(self, link: _Link) -> float:
+        """Seconds until ``link`` counts as healthy unless it delivers a new final first (0: healthy)."""
+        if self._stream.timeline.connection_finals:
+            return 0.0
+        now = self._clock()
+        return max(self._policy.healthy_after - (now - link.opened_at), link.ahead(now), 0.0)
 
     async def _end_audio(self) -> None:
         async with self._lock:
