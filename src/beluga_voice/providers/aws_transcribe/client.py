@@ -253,7 +253,7 @@ class StreamRunner:
         self._last: _Link | None = None  # the newest connection, live or not
         self._link_ready = asyncio.Event()
         self._resume = asyncio.Event()
-        self._progress = asyncio.Event()  # the live connection delivered a new final
+        self._progress = asyncio.Event()  # the live connection delivered a final
         self._audio_done = False
         self._unsent = False  # audio recorded while no connection took it
         self._awaiting_source = False  # the sender waits for the application's next chunk
@@ -443,8 +443,8 @@ class StreamRunner:
                     link.drain.message(now)
                 for result in stream.receive(data):
                     self._deliver(result)
-                if stream.timeline.connection_finals:
-                    self._progress.set()  # a new final: the connection is healthy
+                    if not result.is_partial:
+                        self._progress.set()  # a new final: it trimmed the replay buffer
         except ConnectionClosed:
             pass
         except BelugaError as exc:
@@ -588,12 +588,14 @@ class StreamRunner:
             self._count_sent(link, len(chunk))
 
     async def _hold_while_unanswered(self) -> None:
-        """The replay buffer is full: until a connection proves healthy, hold the source.
+        """The replay buffer is full: hold the source while the oldest audio may still be needed.
 
-        During an outage (no connection, or one that has neither delivered a new final nor been up
-        ``healthy_after`` seconds with its replay taken in) the oldest buffered audio may be needed
-        by the next replay, so nothing leaves the buffer: the source waits. A healthy connection
-        lets the oldest audio go (a service may answer nothing for long: music, a quiet service).
+        It may be needed while no connection is up, while the service may not have read it yet (the
+        live connection has been sent audio ahead of real time: a replay, a fast feed, a source
+        catching up after a hold), and during an outage until the connection proves healthy (a new
+        final, or up ``healthy_after`` seconds). Each new final trims the buffer and lets audio in
+        again. Otherwise the oldest audio leaves the buffer: a service that has had the time to read
+        everything and answers nothing (music, a quiet service) must not stop the stream.
         """
         held_from: float | None = None
         while self._stream.timeline.buffer_full:
@@ -606,7 +608,7 @@ class StreamRunner:
                     asyncio.sleep(PACE_TICK) if self._link_ready.is_set() else self._link_ready.wait()
                 )
             else:
-                timeout = self._unproven_for(link) if self._outage is not None else 0.0
+                timeout = self._unread_for(link)
                 if timeout <= 0:
                     break
                 self._progress.clear()
@@ -614,7 +616,7 @@ class StreamRunner:
             if held_from is None:
                 held_from = self._clock()
                 logger.info(
-                    "replay buffer full (%.0f s not yet answered) during an outage: holding the audio source",
+                    "replay buffer full (%.0f s not yet answered): holding the audio source",
                     self._stream.timeline.buffered_seconds,
                 )
             with contextlib.suppress(TimeoutError):
@@ -623,12 +625,13 @@ class StreamRunner:
         if held_from is not None:
             self.stats.held_seconds += self._clock() - held_from
 
-    def _unproven_for(self, link: _Link) -> float:
-        """Seconds until ``link`` counts as healthy unless it delivers a new final first (0: healthy)."""
-        if self._stream.timeline.connection_finals:
-            return 0.0
+    def _unread_for(self, link: _Link) -> float:
+        """Seconds the buffered audio may still be needed on ``link`` unless a final comes (0: never)."""
         now = self._clock()
-        return max(self._policy.healthy_after - (now - link.opened_at), link.ahead(now), 0.0)
+        waits = link.ahead(now)
+        if self._outage is not None and not self._stream.timeline.connection_finals:
+            waits = max(waits, self._policy.healthy_after - (now - link.opened_at))
+        return max(waits, 0.0)
 
     async def _end_audio(self) -> None:
         async with self._lock:
