@@ -40,10 +40,10 @@ class ReconnectPolicy:
     (shorter turns are judged less reliably), short enough that with three speakers the samples
     cost 7.5 s per reconnection.
 
-    While a stream is in an outage (from a failure until a connection has delivered a new final,
-    or has been up ``healthy_after`` seconds and taken in its whole replay), no audio leaves the
-    replay buffer: when it holds ``replay_seconds`` the application's audio source is held until
-    then, so a link that flaps faster than the service answers loses nothing.
+    Unanswered audio leaves the replay buffer only when no replay can need it: when it holds
+    ``replay_seconds``, the application's audio source is held while no connection is up, while
+    the live connection has been sent audio ahead of real time, and during an outage (from a
+    failure until a connection delivers a new final or has been up ``healthy_after`` seconds).
     """
 
     enabled: bool = True
@@ -128,8 +128,8 @@ class StreamStats:
     """Audio seconds sent in AudioEvents on every connection: the application's audio, replays and
     keep-alive silence (what the service bills; ``audio_seconds`` once on a fault-free stream)."""
     held_seconds: float = 0.0
-    """Wall seconds the application's audio source was held because the replay buffer was full
-    during an outage (nothing lost; live audio waits upstream meanwhile)."""
+    """Wall seconds the application's audio source was held because the replay buffer was full of
+    audio a replay could still need (nothing lost; live audio waits upstream meanwhile)."""
     idle_closes: int = 0
     errors: list[str] = field(default_factory=list)
     """Codes of the errors met, retried or not, in order."""
