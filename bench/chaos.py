@@ -188,7 +188,7 @@ async def main(rounds: int, speed: float, seeds: int) -> None:
     fast_ref = (await reference_run(engine, pcm, **FAST_FEED)).words
     fast: list[Outcome] = []
     for seed in range(1, seeds + 1):
-        for samples in (3.0, 0.0):
+        for samples in (ReconnectPolicy().speaker_sample_seconds, 0.0):
             policy = ReconnectPolicy(
                 max_attempts=40,
                 max_outage=120.0,

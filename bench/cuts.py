@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,7 @@ async def main(speed: float, seeds: int) -> None:
         check = run.check(ref_words)
         runs.append(CutRun(seed, run, check, cuts, stats, inserted_words(check, fault_free)))
         print(f"seed {seed}: {cuts} cuts, {check.summary()[:200]}")
+        print(f"  speakers {check.speaker_agreement():.3f}, {stats}")
     rows = [
         [
             r.seed,
@@ -95,6 +97,9 @@ async def main(speed: float, seeds: int) -> None:
             len(order_violations(r.run.results)),
             f"{r.check.speaker_agreement():.3f}",
             f"{r.stats.sent_seconds / r.stats.audio_seconds:.2f}x" if r.stats else "-",
+            f"{r.stats.timeline.voice_sample_seconds / r.stats.audio_seconds:.2f}x" if r.stats else "-",
+            f"{r.stats.held_seconds:.1f} s" if r.stats else "-",
+            f"{r.run.seconds:.0f} s",
         ]
         for r in runs
     ]
@@ -107,7 +112,10 @@ async def main(speed: float, seeds: int) -> None:
         "**Added**: words where neither fault-free run has any word (made up in a pause), or delivered twice; "
         "**lost**: reference words with no word at all within 1.5 s; **audio lost**: audio that left the replay "
         "buffer (`replay_seconds`, 30 s) before a final covered it; **re-decoded**: the audio was answered with other words; **speakers**: share of matched "
-        "words carrying the fault-free run's label. Targets: <= 1 % added, 0 lost, >= 98 % speakers.\n\n"
+        "words carrying the fault-free run's label; **audio sent / audio**: every second sent on every connection "
+        "(live audio, replays, speaker samples: what the service bills) over the stream's audio; **source held**: "
+        "wall time the audio source waited because the replay buffer was full during an outage (nothing is dropped "
+        "then); **wall**: the stream's duration. Targets: <= 1 % added, 0 lost, >= 98 % speakers.\n\n"
         + table(
             [
                 "seed",
@@ -120,10 +128,15 @@ async def main(speed: float, seeds: int) -> None:
                 "out of order",
                 "speakers as fault-free",
                 "audio sent / audio",
+                "of which speaker samples",
+                "source held",
+                "wall",
             ],
             rows,
         )
     )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    body += f"\n\nLoad average at the end: {load} (2 cores, shared with other work; the server decodes in this process)."
     write_section("cuts", "Replays under TCP cuts every 3-8 s", body)
 
 

@@ -8,7 +8,7 @@ import pytest
 from beluga_voice.errors import ConfigurationError
 from beluga_voice.stt.model import TranscriptResult, Word
 from beluga_voice.stt.speakers import SpeakerMap
-from beluga_voice.stt.timeline import StreamTimeline
+from beluga_voice.stt.timeline import MAX_VOICES, VOICE_GAP_SECONDS, StreamTimeline
 
 RATE = 16000
 BPS = RATE * 2
@@ -203,22 +203,67 @@ def test_a_new_connection_first_hears_every_known_speaker_and_maps_their_labels(
     )
     replay = timeline.begin_connection()
     samples = b"".join(replay)[: -3 * BPS]  # the buffer (5.0-8.0 s: the overlap and after) comes last
-    # Speaker "0": 0.5-2.0 s (1.5 s), then 1 s of silence; speaker "1": the last 2 s of 3.0-5.5 s.
+    gap = VOICE_GAP_SECONDS
+    # Speaker "0": 0.5-2.0 s (1.5 s), then silence; speaker "1": the last 2 s of 3.0-5.5 s.
     assert samples[: int(1.5 * BPS)] == b"".join(bytes([i]) * CHUNK for i in range(5, 20))
-    assert samples[int(1.5 * BPS) : int(2.5 * BPS)] == bytes(BPS)
-    assert samples[int(2.5 * BPS) : int(4.5 * BPS)] == b"".join(bytes([i]) * CHUNK for i in range(35, 55))
-    assert timeline.clock.lead == pytest.approx(5.5) and timeline.stats.voice_sample_seconds == pytest.approx(
-        5.5
-    )
+    assert samples[int(1.5 * BPS) : int((1.5 + gap) * BPS)] == bytes(int(gap * BPS))
+    second = int((1.5 + gap) * BPS)
+    assert samples[second : second + 2 * BPS] == b"".join(bytes([i]) * CHUNK for i in range(35, 55))
+    lead = 3.5 + 2 * gap
+    assert timeline.clock.lead == pytest.approx(lead)
+    assert timeline.stats.voice_sample_seconds == pytest.approx(lead)
     # The new connection numbers them the other way round; what it hears in the samples is never
     # delivered, and its later words carry the stream's labels.
     out = timeline.place(
         [
             final("s1", ("morning", 0.5, 1.4), speaker="1"),
-            final("s2", ("friend", 2.6, 4.4), speaker="0"),
-            final("n1", ("bye", 6.5, 6.9), speaker="0"),  # 1 s into the replay: 6.0 s on the stream
-            final("n2", ("see", 7.5, 7.8), speaker="1"),
+            final("s2", ("friend", 2.6, 3.4), speaker="0"),
+            final("n1", ("bye", lead + 1.0, lead + 1.4), speaker="0"),  # 1 s into the replay: 6.0 s
+            final("n2", ("see", lead + 2.0, lead + 2.3), speaker="1"),
         ]
     )
     assert [(r.text, r.speaker) for r in out] == [("bye", "1"), ("see", "0")]
     assert [r.start for r in out] == pytest.approx([6.0, 7.0])
+
+
+def test_speaker_map_gives_each_voice_to_its_strongest_evidence_whichever_label_comes_first() -> None:
+    later = SpeakerMap(identity=False, reserved={"A", "B"})
+    later.observe("1", "A", 1.0)  # a little of voice A's sample was heard as "1"...
+    later.observe("1", "B", 0.6)
+    later.observe("0", "A", 6.0)  # ...but "0" is clearly voice A
+    assert later.resolve("1") == "B"  # delivered first, yet it does not take A from "0"
+    assert later.resolve("0") == "A"
+    # A voice no sample had is a new speaker: it never takes a sampled speaker's name.
+    assert later.resolve("A") not in {"A", "B"}
+
+
+def test_a_speakers_sample_is_a_clear_run_not_their_last_short_word() -> None:
+    timeline = StreamTimeline(BPS, voice_seconds=2.0)
+    timeline.begin_connection()
+    for i in range(60):
+        timeline.record(bytes([i]) * CHUNK)
+    timeline.place(
+        [
+            final("a", ("good", 0.5, 1.0), ("morning", 1.0, 2.5), speaker="0"),
+            final("b", ("hello", 3.0, 4.2), speaker="1"),
+            final("c", ("yes", 4.5, 5.6), speaker="0"),  # shorter than the sample kept for "0"
+        ]
+    )
+    replay = b"".join(timeline.begin_connection())
+    # "1" (heard before "0"'s last word) comes first; "0" keeps its 2 s of "good morning".
+    first = int(1.2 * BPS)
+    second = first + int(VOICE_GAP_SECONDS * BPS)
+    assert replay[:first] == b"".join(bytes([i]) * CHUNK for i in range(30, 42))
+    assert replay[second : second + 2 * BPS] == b"".join(bytes([i]) * CHUNK for i in range(5, 25))
+    assert timeline.stats.voice_sample_seconds == pytest.approx(3.2 + 2 * VOICE_GAP_SECONDS)
+
+
+def test_samples_are_bounded_to_the_most_recent_speakers() -> None:
+    timeline = StreamTimeline(BPS, voice_seconds=1.0)
+    timeline.begin_connection()
+    feed(timeline, MAX_VOICES + 3.0)
+    timeline.place(
+        [final(f"r{n}", (f"w{n}", n + 0.1, n + 1.1), speaker=str(n)) for n in range(MAX_VOICES + 2)]
+    )
+    timeline.begin_connection()
+    assert timeline.stats.voice_sample_seconds == pytest.approx(MAX_VOICES * (1.0 + VOICE_GAP_SECONDS))

@@ -214,3 +214,50 @@ async def test_wrong_credentials_refused_by_an_exception_frame_are_one_attempt(s
                 speech
             )
     assert fake.attempts == 1
+
+
+async def test_connections_cut_before_any_final_hold_the_source_and_lose_no_audio(speech: bytes) -> None:
+    async def answers_then_fails(conn: FakeConnection) -> None:
+        await conn.audio(1.0)
+        await conn.results(final("one", 0.1, 0.45))
+        await conn.exception("InternalFailureException", "We had an internal problem.")
+
+    async def cut_before_any_final(conn: FakeConnection) -> None:
+        await asyncio.sleep(0.4)  # 3.2 s of audio at 8x: more than the 2 s buffer
+        conn.ws.transport.abort()
+
+    script = per_connection(
+        answers_then_fails, cut_before_any_final, cut_before_any_final, finish_with_what_arrived
+    )
+    policy = ReconnectPolicy(base_delay=0.01, max_delay=0.05, healthy_after=2.0)
+    async with FakeTranscribe(script) as fake:
+        stt = aws(fake, replay_seconds=2.0, reconnect=policy)
+        await collect(stt, [speech])
+        last = fake.connections[-1]
+    stats = stt.last_stream_stats
+    assert stats is not None and len(fake.connections) == 4
+    # The connections that never answered could not let audio leave the 2 s buffer: the source
+    # waited, and the last connection got every byte after the last final, once, in order.
+    origin = int(0.45 * SECOND) // CHUNK * CHUNK
+    assert last.audio == speech[origin:]
+    assert stats.lost_seconds == 0 and stats.held_seconds > 0
+    assert all(len(c.audio) <= 2 * SECOND + CHUNK for c in fake.connections[1:3])  # bounded memory
+
+
+async def test_a_connection_fed_ahead_of_the_service_keeps_what_it_has_not_answered(speech: bytes) -> None:
+    async def lags_then_drops(conn: FakeConnection) -> None:
+        await conn.audio(0.5)
+        await conn.results(final("one", 0.1, 0.45))
+        await asyncio.sleep(0.5)  # 4 s of audio fed at 8x, answered by nothing: more than the 1 s buffer
+        conn.ws.transport.abort()
+
+    async with FakeTranscribe(per_connection(lags_then_drops, finish_with_what_arrived)) as fake:
+        stt = aws(fake, replay_seconds=1.0)
+        await collect(stt, [speech])
+        replayed = fake.connections[1].audio
+    stats = stt.last_stream_stats
+    # No outage yet, and the connection was healthy; but it had been sent audio faster than real time,
+    # which the service may not have read: it stayed in the buffer (the source waited) and was replayed.
+    origin = int(0.45 * SECOND) // CHUNK * CHUNK
+    assert replayed == speech[origin:]
+    assert stats is not None and stats.lost_seconds == 0 and stats.held_seconds > 0

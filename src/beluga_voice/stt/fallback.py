@@ -129,6 +129,11 @@ class FallbackSTT(STTProvider):
     decides which errors move the stream on (default: any error of the provider; never an error of
     the application's audio source, never cancellation). Each ``stream()`` starts again with the
     first provider.
+
+    The replay policy is the AWS provider's (``ReconnectPolicy``): the replay starts where the last
+    final ended (``overlap_seconds=0``: an utterance's pause, so the next recogniser decodes the
+    open utterance whole instead of a fragment of a word already answered, where Whisper-like
+    recognisers invent words), after ``speaker_sample_seconds`` of each known speaker.
     """
 
     name: ClassVar[str] = "fallback"
@@ -138,8 +143,8 @@ class FallbackSTT(STTProvider):
         providers: Sequence[STTProvider],
         *,
         replay_seconds: float = DEFAULT_REPLAY_SECONDS,
-        overlap_seconds: float = 1.0,
-        speaker_sample_seconds: float = 3.0,
+        overlap_seconds: float = 0.0,
+        speaker_sample_seconds: float = 2.0,
         fall_back_on: Callable[[BaseException], bool] = _falls_back,
     ) -> None:
         if not providers:

@@ -17,9 +17,12 @@ and results out), shared by the AWS client and the provider-agnostic fallback:
 * **retraction** of a failed connection's unfinished partials (an empty partial with the same
   ``result_id``): their words come again, from the replay, under new ids;
 * a :class:`~beluga_voice.stt.speakers.SpeakerMap` per connection so speaker labels stay the same:
-  with ``voice_seconds``, a new connection first hears a short recent sample of every known
-  speaker (separated by silence), so its diarization meets them all; the words it finds there are
-  evidence for the labels and are never delivered.
+  with ``voice_seconds``, a new connection first hears a short sample of every known speaker (the
+  longest of their recent runs of words, at most ``voice_seconds``, separated by
+  ``VOICE_GAP_SECONDS`` of silence), so its diarization meets them all; the words it finds there
+  are evidence for the labels and are never delivered. At most ``MAX_VOICES`` speakers (the most
+  recently heard) are sampled: a replay costs at most ``MAX_VOICES * (voice_seconds +
+  VOICE_GAP_SECONDS)`` seconds of samples on top of the audio it must re-send.
 """
 
 from __future__ import annotations
@@ -44,11 +47,13 @@ TAIL_SECONDS = 10.0
 TAIL_WORDS = 512
 VOICE_MIN_SECONDS = 1.0
 """Shortest run of one speaker's words kept as that speaker's voice sample."""
-VOICE_GAP_SECONDS = 1.0
-"""Silence after each voice sample, so a recogniser ends an utterance there."""
+VOICE_GAP_SECONDS = 0.5
+"""Silence after each voice sample: a pause where a diarizer may change speaker (a turn), short
+enough that the samples stay a small part of a replay."""
 VOICE_WEIGHT = 4.0
 """A voice sample's word is stronger evidence than an overlap: its speaker is known for sure."""
-MAX_VOICES = 8
+MAX_VOICES = 6
+"""Speakers sampled on a new connection (the most recently heard), bounding what samples cost."""
 REPLAY_PIECE_SECONDS = 0.1
 
 
@@ -136,7 +141,7 @@ class StreamTimeline:
         self.voice_seconds = voice_seconds
         self.frame_bytes = frame_bytes
         self._overlap_bytes = int(overlap_seconds * bytes_per_second) if bytes_per_second else 0
-        self._voices: dict[str, bytes] = {}  # stream speaker label -> a recent sample of their speech
+        self._voices: dict[str, bytes] = {}  # stream speaker label -> a sample, least recently heard first
         self._samples: list[tuple[float, float, str]] = []  # this connection's (start, end, label)
         self.stats = TimelineStats()
         self.clock = ConnectionClock()
@@ -203,7 +208,7 @@ class StreamTimeline:
         samples = self._voice_samples() if reconnect else []
         lead = self._seconds(sum(map(len, samples)))
         self.clock = ConnectionClock(self._seconds(self._origin_byte), lead=lead)
-        self._speakers = SpeakerMap(identity=not reconnect)
+        self._speakers = SpeakerMap(identity=not reconnect, reserved=(label for _, _, label in self._samples))
         self.connection_finals = 0
         self._echo = {}
         replay = [*samples, *(b.chunk for b in self._buffer)]
@@ -358,19 +363,24 @@ class StreamTimeline:
         self._trim()
 
     def _keep_voices(self, result: TranscriptResult) -> None:
-        """Keep the latest run of each speaker (long enough to recognise) while its audio is buffered."""
+        """Keep a sample of each speaker while its audio is buffered: a newer run replaces the one
+        kept if it is at least as long (a full ``voice_seconds``, or longer than the old one), so a
+        short "Yes." never replaces a clear sentence; the speaker becomes the most recently heard."""
         run: list[Word] = []
         for word in [w for w in result.words if not w.is_punctuation] + [Word("", 0.0, 0.0)]:
             if run and word.speaker == run[0].speaker and word.text:
                 run.append(word)
                 continue
-            if run and run[0].speaker is not None:
+            label = run[0].speaker if run else None
+            if label is not None:
                 end = run[-1].end
                 start = max(run[0].start, end - self.voice_seconds)
+                kept = self._voices.pop(label, None)
                 audio = self._slice(start, end) if end - start >= VOICE_MIN_SECONDS else None
-                if audio:
-                    self._voices.pop(run[0].speaker, None)
-                    self._voices[run[0].speaker] = audio
+                if audio is not None and (kept is None or len(audio) >= len(kept)):
+                    kept = audio
+                if kept is not None:
+                    self._voices[label] = kept
                     while len(self._voices) > MAX_VOICES:
                         self._voices.pop(next(iter(self._voices)))
             run = [word]

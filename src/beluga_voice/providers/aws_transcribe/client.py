@@ -254,6 +254,7 @@ class StreamRunner:
         self._last: _Link | None = None  # the newest connection, live or not
         self._link_ready = asyncio.Event()
         self._resume = asyncio.Event()
+        self._progress = asyncio.Event()  # the live connection delivered a final
         self._audio_done = False
         self._unsent = False  # audio recorded while no connection took it
         self._awaiting_source = False  # the sender waits for the application's next chunk
@@ -445,6 +446,8 @@ class StreamRunner:
                     link.drain.message(now)
                 for result in stream.receive(data):
                     self._deliver(result)
+                    if not result.is_partial:
+                        self._progress.set()  # a new final: it trimmed the replay buffer
         except ConnectionClosed:
             pass
         except BelugaError as exc:
@@ -574,9 +577,8 @@ class StreamRunner:
             raise
 
     async def _accept(self, chunk: bytes) -> None:
-        if self._live is None and self._stream.timeline.buffer_full:
-            self._resume.set()  # a lazily closed stream reopens now
-            await self._link_ready.wait()  # an outage with a full buffer: hold the source, lose nothing
+        if self._stream.timeline.buffer_full:
+            await self._hold_while_unanswered()
         async with self._lock:
             link = self._usable()
             frame = self._stream.audio(chunk, send=link is not None, piece=self._chunk_size)
@@ -593,6 +595,52 @@ class StreamRunner:
             except ConnectionClosed:
                 return  # the receiver reports why; the chunk waits in the replay buffer
             self._count_sent(link, len(chunk))
+
+    async def _hold_while_unanswered(self) -> None:
+        """The replay buffer is full: hold the source while the oldest audio may still be needed.
+
+        It may be needed while no connection is up, while the service may not have read it yet (the
+        live connection has been sent audio ahead of real time: a replay, a fast feed, a source
+        catching up after a hold), and during an outage until the connection proves healthy (a new
+        final, or up ``healthy_after`` seconds). Each new final trims the buffer and lets audio in
+        again. Otherwise the oldest audio leaves the buffer: a service that has had the time to read
+        everything and answers nothing (music, a quiet service) must not stop the stream.
+        """
+        held_from: float | None = None
+        while self._stream.timeline.buffer_full:
+            link = self._usable()
+            if link is None:
+                self._resume.set()  # a lazily closed stream reopens now
+                timeout: float | None = None
+                # (set while a failed connection waits to be retired: look again a tick later)
+                ready: Awaitable[Any] = (
+                    asyncio.sleep(PACE_TICK) if self._link_ready.is_set() else self._link_ready.wait()
+                )
+            else:
+                timeout = self._unread_for(link)
+                if timeout <= 0:
+                    break
+                self._progress.clear()
+                ready = self._progress.wait()
+            if held_from is None:
+                held_from = self._clock()
+                logger.info(
+                    "replay buffer full (%.0f s not yet answered): holding the audio source",
+                    self._stream.timeline.buffered_seconds,
+                )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await ready
+        if held_from is not None:
+            self.stats.held_seconds += self._clock() - held_from
+
+    def _unread_for(self, link: _Link) -> float:
+        """Seconds the buffered audio may still be needed on ``link`` unless a final comes (0: never)."""
+        now = self._clock()
+        waits = link.ahead(now)
+        if self._outage is not None and not self._stream.timeline.connection_finals:
+            waits = max(waits, self._policy.healthy_after - (now - link.opened_at))
+        return max(waits, 0.0)
 
     async def _end_audio(self) -> None:
         async with self._lock:

@@ -33,9 +33,17 @@ class ReconnectPolicy:
     the untranscribed rest (0 by default: the replay starts where the last final ended, in the
     pause after an utterance, so the recogniser never decodes a fragment of a word it already
     answered).
-    ``speaker_sample_seconds`` (with speaker labels on): a recent sample of every known speaker,
-    replayed first on a new connection so its fresh diarization meets them all and their labels
-    can be matched (0 disables; the samples are billed like replayed audio).
+    ``speaker_sample_seconds`` (with speaker labels on): a sample of every known speaker (at most
+    this long each, at most 6 speakers, 0.5 s of silence after each), replayed first on a new
+    connection so its fresh diarization meets them all and their labels can be matched (0
+    disables; the samples are billed like replayed audio). 2 s: long enough for a voice print
+    (shorter turns are judged less reliably), short enough that with three speakers the samples
+    cost 7.5 s per reconnection.
+
+    Unanswered audio leaves the replay buffer only when no replay can need it: when it holds
+    ``replay_seconds``, the application's audio source is held while no connection is up, while
+    the live connection has been sent audio ahead of real time, and during an outage (from a
+    failure until a connection delivers a new final or has been up ``healthy_after`` seconds).
     """
 
     enabled: bool = True
@@ -45,7 +53,7 @@ class ReconnectPolicy:
     max_delay: float = 5.0
     healthy_after: float = 5.0
     overlap_seconds: float = 0.0
-    speaker_sample_seconds: float = 3.0
+    speaker_sample_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -119,6 +127,9 @@ class StreamStats:
     sent_seconds: float = 0.0
     """Audio seconds sent in AudioEvents on every connection: the application's audio, replays and
     keep-alive silence (what the service bills; ``audio_seconds`` once on a fault-free stream)."""
+    held_seconds: float = 0.0
+    """Wall seconds the application's audio source was held because the replay buffer was full of
+    audio a replay could still need (nothing lost; live audio waits upstream meanwhile)."""
     idle_closes: int = 0
     errors: list[str] = field(default_factory=list)
     """Codes of the errors met, retried or not, in order."""
@@ -157,5 +168,6 @@ class StreamStats:
             f"replayed_seconds={self.replayed_seconds:.2f}, keepalive_seconds={self.keepalive_seconds:.2f}, "
             f"sent_seconds={self.sent_seconds:.2f}, dead_connections={self.dead_connections}, "
             f"stalled_drains={self.stalled_drains}, idle_closes={self.idle_closes}, "
+            f"held_seconds={self.held_seconds:.2f}, "
             f"lost_seconds={self.lost_seconds:.2f}, errors={self.errors})"
         )
