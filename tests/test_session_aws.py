@@ -94,7 +94,7 @@ def sessions(
     """The dialogue through two servers side by side: a fault-free one, and one whose first TCP
     connection dies in the second utterance (``drop_after``)."""
 
-    async def both() -> list[tuple[VoiceSession, Recording]]:
+    async def both() -> tuple[tuple[VoiceSession, Recording], tuple[VoiceSession, Recording]]:
         return await asyncio.gather(
             run_session(engine, dialogue, None),  # the guide's STT-only construction
             run_session(
