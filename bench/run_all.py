@@ -21,6 +21,7 @@ BENCHMARKS = (
     "bench.batch",
     "bench.cuts",
     "bench.chaos",
+    "bench.quiet_service",
 )
 
 

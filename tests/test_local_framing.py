@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from beluga_voice.audio import Audio
-from beluga_voice.providers.local import LocalEngine, LocalSTT
+from beluga_voice.providers.local import LocalEngine, LocalSTT, shared_engine
 from beluga_voice.stt.model import TranscriptResult
 from framing_kit import RATE, final_items, frames, paced, pyannote_call, uneven_pieces
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def engine() -> LocalEngine:
-    return LocalEngine()
+    return shared_engine()  # the process-wide tiny.en, loaded once for every module
 
 
 async def _finals(stt: LocalSTT, pieces: object) -> list[TranscriptResult]:

@@ -24,7 +24,7 @@ from bench.local_data import edit_distance
 from beluga_voice.audio.pcm import Audio, float_to_pcm16
 from beluga_voice.cli.main import main
 from beluga_voice.errors import ConfigurationError, ModelNotFoundError
-from beluga_voice.providers.local import LocalEngine, LocalSTT
+from beluga_voice.providers.local import LocalEngine, LocalSTT, shared_engine
 from beluga_voice.providers.local.languages import (
     DECIDE_AFTER,
     LanguagePlan,
@@ -57,7 +57,7 @@ def voices() -> dict[str, list[Prompt]]:
 
 @pytest.fixture(scope="module")
 def engine() -> LocalEngine:
-    return LocalEngine(multilingual_model_path())
+    return shared_engine(multilingual_model_path())  # loaded once for every module
 
 
 def wer(reference: str, hypothesis: str, language: str) -> float:

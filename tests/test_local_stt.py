@@ -14,7 +14,7 @@ import pytest
 
 from beluga_voice.audio import Audio, chunk_bytes, float_to_pcm16, iter_chunks, paced, read_audio
 from beluga_voice.errors import ConfigurationError, ModelNotFoundError
-from beluga_voice.providers.local import LocalEngine, LocalSTT
+from beluga_voice.providers.local import LocalEngine, LocalSTT, shared_engine
 from beluga_voice.stt import TranscriptResult, create_provider
 from beluga_voice.stt.model import Transcript
 
@@ -24,7 +24,7 @@ RATE = 16000
 
 @pytest.fixture(scope="module")
 def engine() -> LocalEngine:
-    return LocalEngine()
+    return shared_engine()  # the process-wide tiny.en, loaded once for every module
 
 
 def _words(text: str) -> set[str]:

@@ -1,8 +1,9 @@
 """`beluga serve` with the local engine gives every client the same finals, whatever the size of its
 audio frames (20-200 ms) and its pace, over a real socket.
 
-Unpaced clients are held back by the socket while the engine decodes (backpressure), so they run
-one after another here: a connection held back for long answers no keepalive pings meanwhile.
+Unpaced clients are held back by the socket while the engine decodes (backpressure); the server sends
+no pings of its own (a held-back client's pong would wait behind its audio), so clients that share
+the engine run side by side, as a server's clients do, and each must still get the same finals.
 The default run compares the extremes (20 and 200 ms, unpaced and live); the slow run every size.
 """
 
@@ -48,10 +49,10 @@ def _words(text: str) -> set[str]:
 async def test_the_call_gives_the_same_finals_for_any_frame_size_and_pace(server: TranscribeServer) -> None:
     """The pyannote call (two people, hardly a pause: utterances end on sentence cuts) with speaker
     labels: 20 ms and 200 ms frames as fast as the server takes them, and 20 ms frames at four
-    times real time sharing the engine with the 200 ms client."""
+    times real time, all three sharing the engine at once."""
     pcm = pcm_of(pyannote_call())
-    first = await serve_stream(server, paced(frames(pcm, 20)), speakers=True)
-    coarse, live = await asyncio.gather(
+    first, coarse, live = await asyncio.gather(
+        serve_stream(server, paced(frames(pcm, 20)), speakers=True),
         serve_stream(server, paced(frames(pcm, 200)), speakers=True),
         serve_stream(server, paced(frames(pcm, 20), speed=4.0), speakers=True),
     )
@@ -68,7 +69,7 @@ async def test_the_call_gives_the_same_finals_for_any_frame_size_and_pace(server
 async def test_a_conversation_gives_the_same_finals_for_any_frame_size(server: TranscribeServer) -> None:
     """Turns separated by pauses (utterances end on silence), two speakers."""
     pcm = pcm_of(short_conversation())
-    replies = [await serve_stream(server, paced(frames(pcm, ms))) for ms in (20, 200)]
+    replies = await asyncio.gather(*(serve_stream(server, paced(frames(pcm, ms))) for ms in (20, 200)))
 
     assert [(r.exception, r.close_code) for r in replies] == [(None, 1000)] * 2
     assert len([r for r in replies[0].finals if r.text]) >= 5  # about one final per turn

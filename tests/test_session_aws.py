@@ -7,6 +7,7 @@ Transcribe sees the same turns, speakers and event order, and survives a dropped
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
@@ -25,9 +26,10 @@ from beluga_voice.server import (
     TranscribeServer,
     serve_in_background,
 )
-from beluga_voice.session import ConnectionChanged, SessionConfig, create_voice_session
+from beluga_voice.session import ConnectionChanged, SessionConfig, VoiceSession, create_voice_session
 from test_session_local import (
     Conversation,
+    Recording,
     assert_events_in_order,
     assert_nothing_lost,
     assert_turns_follow,
@@ -74,14 +76,40 @@ def transcribe(server: TranscribeServer) -> AWSTranscribeSTT:
     )
 
 
-async def test_a_session_over_transcribe_streaming_takes_the_same_turns(
-    engine: LocalEngineFactory, dialogue: Conversation
-) -> None:
-    async with running(engine) as server:
-        session = create_voice_session(transcribe(server))  # the guide's STT-only construction
+async def run_session(
+    engine: LocalEngineFactory, dialogue: Conversation, config: SessionConfig | None, **server: Any
+) -> tuple[VoiceSession, Recording]:
+    async with running(engine, **server) as running_server:
+        session = create_voice_session(transcribe(running_server), config)
         recording = record(session)
         await session.start()
         await feed(session, dialogue.pcm)
+    return session, recording
+
+
+@pytest.fixture(scope="module")
+def sessions(
+    engine: LocalEngineFactory, dialogue: Conversation
+) -> tuple[tuple[VoiceSession, Recording], tuple[VoiceSession, Recording]]:
+    """The dialogue through two servers side by side: a fault-free one, and one whose first TCP
+    connection dies in the second utterance (``drop_after``)."""
+
+    async def both() -> tuple[tuple[VoiceSession, Recording], tuple[VoiceSession, Recording]]:
+        return await asyncio.gather(
+            run_session(engine, dialogue, None),  # the guide's STT-only construction
+            run_session(
+                engine, dialogue, SessionConfig(keep_alive=False), faults=FaultPlan(drop_after=6.0, streams=1)
+            ),
+        )
+
+    plain, dropped = asyncio.run(both())
+    return plain, dropped
+
+
+def test_a_session_over_transcribe_streaming_takes_the_same_turns(
+    sessions: tuple[tuple[VoiceSession, Recording], tuple[VoiceSession, Recording]], dialogue: Conversation
+) -> None:
+    session, recording = sessions[0]
     assert_turns_follow(recording, dialogue)
     assert_events_in_order(recording)
     assert_nothing_lost(recording)
@@ -92,16 +120,10 @@ async def test_a_session_over_transcribe_streaming_takes_the_same_turns(
     assert session.usage.billed_seconds >= session.usage.audio_seconds
 
 
-async def test_a_dropped_connection_is_repaired_under_the_session_without_losing_turns(
-    engine: LocalEngineFactory, dialogue: Conversation
+def test_a_dropped_connection_is_repaired_under_the_session_without_losing_turns(
+    sessions: tuple[tuple[VoiceSession, Recording], tuple[VoiceSession, Recording]], dialogue: Conversation
 ) -> None:
-    plan = FaultPlan(drop_after=6.0, streams=1)  # the TCP connection dies in the second utterance
-    async with running(engine, faults=plan) as server:
-        session = create_voice_session(transcribe(server), SessionConfig(keep_alive=False))
-        recording = record(session)
-        await session.start()
-        await feed(session, dialogue.pcm)
-
+    session, recording = sessions[1]
     kinds = [e.event.kind for e in recording.events if isinstance(e, ConnectionChanged)]
     assert "disconnected" in kinds and "reconnected" in kinds, kinds
     assert session.error is None

@@ -104,6 +104,10 @@ class TranscribeServer:
             compression=None,
             max_size=max_frame,
             max_queue=8,
+            # No pings of our own: a client's pong travels behind the audio it sent before, which the
+            # server reads only at decoding pace, so a fast feed would look dead. The client's
+            # audio is its proof of life (``idle_timeout``), and the drain has its own deadline.
+            ping_interval=None,
             close_timeout=self.config.close_timeout,
             server_header="beluga-voice",
             logger=ws_log,

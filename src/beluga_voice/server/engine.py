@@ -110,7 +110,9 @@ class LocalEngineFactory:
                 options = dict(self._options)
                 if multilingual:
                     options["model_path"] = local.multilingual_model_path()
-                engine = local.LocalEngine(**options)
+                # Plain settings share the process-wide engine with every LocalSTT (one model in memory).
+                shareable = set(options) <= {"model_path", "cpu_threads"}
+                engine = local.shared_engine(**options) if shareable else local.LocalEngine(**options)
                 self._engines[multilingual] = engine
             return engine
 

@@ -497,7 +497,9 @@ class StreamRunner:
     def _ended(self, link: _Link) -> None:
         """The end of the audio went out on ``link``: from now on the service owes a close."""
         link.end_sent = True
-        link.drain.ended(self._clock())
+        now = self._clock()
+        if self._options.ping_interval is None or link.ahead(now) <= 0:
+            link.drain.ended(now)
         link.tasks.append(self._spawn(self._watch_drain(link)))
 
     async def _watch_drain(self, link: _Link) -> None:
@@ -505,7 +507,20 @@ class StreamRunner:
 
         Reconnected once per stream at most (the replay is then billed again); a second stall ends
         the stream with the error, so a wedged service never costs more than one replay.
+        Audio sent ahead of real time (a fast feed, a replay) may still wait unread in the socket's
+        buffers behind a slow reader: the wait starts once the service has read up to the end,
+        which the pong to a ping sent behind it proves (a dead connection is the keepalive's job).
         """
+        if not link.drain.ending:
+            timeout = self._options.ping_timeout
+            try:
+                async with asyncio.timeout(None if timeout is None else timeout + link.ahead(self._clock())):
+                    await (await link.ws.ping())
+            except ConnectionClosed:
+                return  # the receiver reports why
+            except TimeoutError:
+                pass  # no pong: the drain's own deadline decides
+            link.drain.ended(self._clock())
         while not link.over:
             now = self._clock()
             error = link.drain.check(now)
