@@ -76,9 +76,11 @@ async def quiet_streams(engine: LocalEngineFactory, speed: float, *recordings: b
     try:
         async with serving(engine, partials=False) as server:
             stts = [aws(server, max_speed=speed) for _ in recordings]
-            runs = await asyncio.gather(
-                *(run_stream(stt, pcm) for stt, pcm in zip(stts, recordings, strict=True))
-            )
+            # A stream that reconnects forever (say, starved until the service ends it) fails here.
+            async with asyncio.timeout(120 + max(map(len, recordings)) / (RATE * 2 * speed) * 4):
+                runs = await asyncio.gather(
+                    *(run_stream(stt, pcm) for stt, pcm in zip(stts, recordings, strict=True))
+                )
     finally:
         log.removeHandler(served)
         log.setLevel(level)

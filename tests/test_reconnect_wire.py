@@ -12,7 +12,7 @@ import pytest
 
 from beluga_voice.audio import read_audio
 from beluga_voice.errors import CredentialsError, ServiceError
-from beluga_voice.providers.aws_transcribe import AWSTranscribeSTT, ReconnectPolicy
+from beluga_voice.providers.aws_transcribe import AWSTranscribeSTT, ReconnectPolicy, client
 from beluga_voice.providers.aws_transcribe.messages import exception_event
 from beluga_voice.stt.model import TranscriptResult, Word
 from beluga_voice.stt.provider import ConnectionEvent
@@ -261,3 +261,44 @@ async def test_a_connection_fed_ahead_of_the_service_keeps_what_it_has_not_answe
     origin = int(0.45 * SECOND) // CHUNK * CHUNK
     assert replayed == speech[origin:]
     assert stats is not None and stats.lost_seconds == 0 and stats.held_seconds > 0
+
+
+async def test_a_hold_never_starves_the_live_connection(
+    speech: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Scaled down: a service that ends a stream after STARVING_HOLD + a margin of no audio. A replay of
+    # audio the service never answers (music) must keep flowing, not stop for the whole outage check.
+    monkeypatch.setattr(client, "STARVING_HOLD", 0.5)
+    longest_gap = 0.0
+
+    async def fails_unanswered(conn: FakeConnection) -> None:
+        await conn.audio(2.5)
+        await conn.exception("InternalFailureException", "We had an internal problem.")
+
+    async def listens_never_answers(conn: FakeConnection) -> None:
+        nonlocal longest_gap
+        loop, heard = asyncio.get_running_loop(), 0
+        last = loop.time()
+
+        def more(heard: int) -> Callable[[], bool]:
+            return lambda: len(conn.received.audio) > heard or conn.received.ended
+
+        while not conn.received.ended:
+            async with conn.changed:
+                await conn.changed.wait_for(more(heard))
+            heard, now = len(conn.received.audio), loop.time()
+            longest_gap, last = max(longest_gap, now - last), now
+        await finish_with_what_arrived(conn)
+
+    policy = ReconnectPolicy(base_delay=0.01, max_delay=0.05, healthy_after=5.0)
+    async with FakeTranscribe(per_connection(fails_unanswered, listens_never_answers)) as fake:
+        stt = aws(fake, replay_seconds=2.0, reconnect=policy)
+        await collect(stt, [speech])
+        second = fake.connections[1].audio
+    stats = stt.last_stream_stats
+    assert stats is not None and stats.connections == 2 and stats.held_seconds > 0
+    # Held for the outage check (5 s here), the connection would have gone that long without audio.
+    assert longest_gap < 2.0
+    assert (
+        second == speech[len(speech) - len(second) :] and len(second) >= 2 * SECOND
+    )  # the replay, then the rest

@@ -170,9 +170,11 @@ class StreamTimeline:
     def buffered_seconds(self) -> float:
         return self._seconds(self._buffered_bytes)
 
-    @property
-    def buffer_full(self) -> bool:
-        return bool(self.replay_limit) and self._buffered_bytes >= self.replay_limit
+    def buffer_full(self, incoming: int = 0) -> bool:
+        """Whether ``incoming`` more bytes would push unanswered audio out of the replay buffer."""
+        return (
+            bool(self.replay_limit and self._buffer) and self._buffered_bytes + incoming > self.replay_limit
+        )
 
     def record(self, chunk: bytes) -> None:
         """Application audio accepted: it advances the timeline and waits in the replay buffer."""

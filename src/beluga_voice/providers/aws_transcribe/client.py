@@ -63,6 +63,9 @@ PACE_TICK = 0.2
 """Recorded audio paced to real time leaves in bursts every 200 ms, each burst (two 100 ms chunks)
 joined into one AudioEvent of at most ``MAX_CHUNK_MS``: one wake-up and one socket write per tick
 instead of one per chunk, and never ahead of real time (live audio is never held back at all)."""
+STARVING_HOLD = 8.0
+"""The longest a full replay buffer holds the source while the live connection goes unanswered: well
+inside the 15 s without audio after which Transcribe ends a stream."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,8 @@ class _Link:
     """When the service last sent anything on this connection (``clock()`` seconds)."""
     sent_seconds: float = 0.0
     """Audio sent on this connection: what the service may still be reading when a ping goes out."""
+    held_since: float | None = None
+    """When the source was first held for this connection since its last final (``clock()``)."""
 
     def ahead(self, now: float) -> float:
         """Seconds of audio sent beyond real time since the connection opened (a replay, a fast feed)."""
@@ -239,6 +244,7 @@ class StreamRunner:
         self._sample_rate = sample_rate
         self._channels = channels
         self._bytes_per_second = sample_rate * channels * PCM_SAMPLE_WIDTH
+        self._chunk_seconds = chunk_size / self._bytes_per_second
         self._policy = policy
         self._idle = idle
         self._on_event = on_event
@@ -448,6 +454,7 @@ class StreamRunner:
                     self._deliver(result)
                     if not result.is_partial:
                         self._progress.set()  # a new final: it trimmed the replay buffer
+                        link.held_since = None
         except ConnectionClosed:
             pass
         except BelugaError as exc:
@@ -592,8 +599,8 @@ class StreamRunner:
             raise
 
     async def _accept(self, chunk: bytes) -> None:
-        if self._stream.timeline.buffer_full:
-            await self._hold_while_unanswered()
+        if self._stream.timeline.buffer_full(len(chunk)):
+            await self._hold_while_unanswered(len(chunk))
         async with self._lock:
             link = self._usable()
             frame = self._stream.audio(chunk, send=link is not None, piece=self._chunk_size)
@@ -611,18 +618,20 @@ class StreamRunner:
                 return  # the receiver reports why; the chunk waits in the replay buffer
             self._count_sent(link, len(chunk))
 
-    async def _hold_while_unanswered(self) -> None:
+    async def _hold_while_unanswered(self, incoming: int) -> None:
         """The replay buffer is full: hold the source while the oldest audio may still be needed.
 
+        ``incoming``: the bytes waiting to go in (a paced burst joins several chunks into one).
+
         It may be needed while no connection is up, while the service may not have read it yet (the
-        live connection has been sent audio ahead of real time: a replay, a fast feed, a source
-        catching up after a hold), and during an outage until the connection proves healthy (a new
+        live connection has been sent it less than its real-time length ago: a replay, a fast feed, a
+        source catching up after a hold), and during an outage until the connection proves healthy (a new
         final, or up ``healthy_after`` seconds). Each new final trims the buffer and lets audio in
         again. Otherwise the oldest audio leaves the buffer: a service that has had the time to read
-        everything and answers nothing (music, a quiet service) must not stop the stream.
+        it and answers nothing (music, a quiet service) must not stop the stream.
         """
         held_from: float | None = None
-        while self._stream.timeline.buffer_full:
+        while self._stream.timeline.buffer_full(incoming):
             link = self._usable()
             if link is None:
                 self._resume.set()  # a lazily closed stream reopens now
@@ -650,11 +659,25 @@ class StreamRunner:
             self.stats.held_seconds += self._clock() - held_from
 
     def _unread_for(self, link: _Link) -> float:
-        """Seconds the buffered audio may still be needed on ``link`` unless a final comes (0: never)."""
+        """Seconds the buffered audio may still be needed on ``link`` unless a final comes (0: never).
+
+        It may be until the service has had the time to read all of it at real time, and during an
+        outage until the link proves healthy. But a held source starves the connection, and the
+        service ends a stream that gets no audio for 15 s (holding for all of a 30 s replay of music
+        would): after ``STARVING_HOLD`` seconds without a final, the link only waits until the oldest
+        audio has been read, which lets the source go at real time.
+        """
         now = self._clock()
-        waits = link.ahead(now)
+        if link.held_since is None:
+            link.held_since = now
+        ahead = link.ahead(now)
+        waits = ahead
         if self._outage is not None and not self._stream.timeline.connection_finals:
             waits = max(waits, self._policy.healthy_after - (now - link.opened_at))
+        held = now - link.held_since
+        if held + waits > STARVING_HOLD:
+            oldest_sent_before = self._stream.timeline.buffered_seconds - self._chunk_seconds
+            waits = max(STARVING_HOLD - held, ahead - oldest_sent_before)
         return max(waits, 0.0)
 
     async def _end_audio(self) -> None:
