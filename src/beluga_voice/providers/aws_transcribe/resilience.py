@@ -43,7 +43,9 @@ class ReconnectPolicy:
     Unanswered audio leaves the replay buffer only when no replay can need it: when it holds
     ``replay_seconds``, the application's audio source is held while no connection is up, while
     the live connection has been sent audio ahead of real time, and during an outage (from a
-    failure until a connection delivers a new final or has been up ``healthy_after`` seconds).
+    failure until a connection delivers a new final or has been up ``healthy_after`` seconds). A
+    live connection is never starved by a hold: after ``STARVING_HOLD`` (8 s) without a final the
+    source goes at real time (Transcribe ends a stream that gets no audio for 15 s).
     """
 
     enabled: bool = True
