@@ -364,8 +364,8 @@ def meeting_section(scores: list[MeetingScore]) -> str:
     )
 
 
-async def meetings_only() -> None:
-    scores = await meeting_scores(LocalEngine(), ami_meetings())
+async def write_meetings(engine: LocalEngine) -> None:
+    scores = await meeting_scores(engine, ami_meetings())
     write_section(
         "local-meetings",
         "Local engine on real meetings (AMI excerpts, file mode and streaming)",
@@ -538,12 +538,7 @@ async def main(runs: int) -> None:
         ]
     )
     write_section("local-engine", "Local engine (offline STT + diarization: file mode and streaming)", body)
-    scores = await meeting_scores(engine, ami_meetings())
-    write_section(
-        "local-meetings",
-        "Local engine on real meetings (AMI excerpts, file mode and streaming)",
-        meeting_section(scores),
-    )
+    await write_meetings(engine)
 
 
 if __name__ == "__main__":
@@ -555,6 +550,6 @@ if __name__ == "__main__":
     if options.memory_probe:
         memory_probe()
     elif options.meetings:
-        asyncio.run(meetings_only())
+        asyncio.run(write_meetings(LocalEngine()))
     else:
         asyncio.run(main(options.runs))

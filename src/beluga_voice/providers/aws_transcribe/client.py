@@ -244,7 +244,6 @@ class StreamRunner:
         self._sample_rate = sample_rate
         self._channels = channels
         self._bytes_per_second = sample_rate * channels * PCM_SAMPLE_WIDTH
-        self._chunk_seconds = chunk_size / self._bytes_per_second
         self._policy = policy
         self._idle = idle
         self._on_event = on_event
@@ -641,7 +640,9 @@ class StreamRunner:
                     asyncio.sleep(PACE_TICK) if self._link_ready.is_set() else self._link_ready.wait()
                 )
             else:
-                timeout = self._unread_for(link)
+                if link.held_since is None:
+                    link.held_since = self._clock()
+                timeout = self._unread_for(link, link.held_since)
                 if timeout <= 0:
                     break
                 self._progress.clear()
@@ -658,25 +659,25 @@ class StreamRunner:
         if held_from is not None:
             self.stats.held_seconds += self._clock() - held_from
 
-    def _unread_for(self, link: _Link) -> float:
+    def _unread_for(self, link: _Link, held_since: float) -> float:
         """Seconds the buffered audio may still be needed on ``link`` unless a final comes (0: never).
 
         It may be until the service has had the time to read all of it at real time, and during an
         outage until the link proves healthy. But a held source starves the connection, and the
         service ends a stream that gets no audio for 15 s (holding for all of a 30 s replay of music
-        would): after ``STARVING_HOLD`` seconds without a final, the link only waits until the oldest
-        audio has been read, which lets the source go at real time.
+        would): after ``STARVING_HOLD`` seconds held since the link's last final (``held_since``),
+        the link only waits until the oldest audio has been read, which lets the source go at real time.
         """
         now = self._clock()
-        if link.held_since is None:
-            link.held_since = now
         ahead = link.ahead(now)
         waits = ahead
         if self._outage is not None and not self._stream.timeline.connection_finals:
             waits = max(waits, self._policy.healthy_after - (now - link.opened_at))
-        held = now - link.held_since
+        held = now - held_since
         if held + waits > STARVING_HOLD:
-            oldest_sent_before = self._stream.timeline.buffered_seconds - self._chunk_seconds
+            oldest_sent_before = (
+                self._stream.timeline.buffered_seconds - self._chunk_size / self._bytes_per_second
+            )
             waits = max(STARVING_HOLD - held, ahead - oldest_sent_before)
         return max(waits, 0.0)
 
