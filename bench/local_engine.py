@@ -18,16 +18,16 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from faster_whisper import WhisperModel
 
 from beluga_voice.audio import chunk_bytes, float_to_pcm16, iter_chunks, paced
 from beluga_voice.providers.local import LocalEngine, LocalSTT
-from beluga_voice.providers.local.diarization.der import DiarizationScore, SpeakerTurn, parse_rttm, score
+from beluga_voice.providers.local.diarization.der import DiarizationScore, parse_rttm, score
 from beluga_voice.providers.local.diarization.offline import OfflineDiarizer
-from beluga_voice.stt.model import Transcript, TranscriptResult
+from beluga_voice.stt.model import SpeakerTurn, Transcript, TranscriptResult
 from beluga_voice.stt.serializers import to_rttm
 from bench.local_data import (
     RATE,
@@ -125,8 +125,14 @@ def first_partial_latencies(run: StreamRun) -> list[float]:
 
 
 def hypothesis_turns(transcript: Transcript) -> list[SpeakerTurn]:
-    """Who spoke when as the transcript says it: its RTTM (decoded words, cut at long pauses)."""
+    """Who spoke when as the transcript says it: its RTTM (the diarizer's turns in file mode, the
+    decoded words cut at long pauses when streaming)."""
     return parse_rttm(to_rttm(transcript))
+
+
+def word_turns(transcript: Transcript) -> list[SpeakerTurn]:
+    """Who spoke when from the decoded words alone (what the RTTM was before it carried turns)."""
+    return hypothesis_turns(replace(transcript, speaker_turns=[]))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -166,8 +172,8 @@ class DiarizationRuns:
 
 
 MODES = (
-    ("file", "file mode: words (transcript, RTTM)"),
-    ("regions", "file mode: diarizer regions (all speech)"),
+    ("file", "file mode: transcript RTTM (diarizer turns)"),
+    ("words", "file mode: decoded words only"),
     ("stream", "streaming, real time: words"),
 )
 
@@ -178,15 +184,12 @@ async def diarization_runs(
     """Every recording ``runs`` times in file mode and streamed at real-time pace."""
     out = DiarizationRuns()
     first_streams: dict[str, StreamRun] = {}
-    diarizer = OfflineDiarizer(engine.speaker_encoder(), segmentation=engine.segmentation_model())
     for run in range(runs):
         for recording, reference in recordings:
             stt = LocalSTT(engine=engine, show_speaker_label=True)
             full = await stt.transcribe_full(float_to_pcm16(recording.samples))
             out.add(recording.name, "file", reference, hypothesis_turns(full), recording.duration)
-            regions = await engine.run(functools.partial(diarizer.diarize, recording.samples))
-            who = [SpeakerTurn(seg.speaker, seg.start, seg.end) for seg in regions]
-            out.add(recording.name, "regions", reference, who, recording.duration)
+            out.add(recording.name, "words", reference, word_turns(full), recording.duration)
             streamed = await stream(stt, recording, speed=1.0)
             first_streams.setdefault(recording.name, streamed)
             out.add(
@@ -209,10 +212,10 @@ async def diarization_runs(
 class MeetingScore:
     meeting: Meeting
     reference_speakers: int
-    words: DiarizationScore
-    regions: DiarizationScore
+    words: DiarizationScore  # the decoded words alone
+    rttm: DiarizationScore  # the transcript's RTTM: the diarizer's turns
     words_speakers: int
-    regions_speakers: int
+    rttm_speakers: int
     seconds: float  # wall time of file mode (transcript with speakers) on this clip
     cpu: float  # CPU seconds of the same (all threads)
     diarizer_cpu: float  # CPU seconds of the offline diarizer alone
@@ -225,8 +228,8 @@ def _speakers_inside(turns: list[SpeakerTurn], uem: tuple[float, float]) -> int:
 
 
 async def meeting_scores(engine: LocalEngine, meetings: list[Meeting]) -> list[MeetingScore]:
-    """Each meeting once in file mode (file mode is deterministic): the transcript's RTTM and the
-    offline diarizer's own regions, scored inside the meeting's UEM."""
+    """Each meeting once in file mode (file mode is deterministic): the transcript's RTTM (the
+    diarizer's turns) and its decoded words alone, scored inside the meeting's UEM."""
     stt = LocalSTT(engine=engine, show_speaker_label=True)
     diarizer = OfflineDiarizer(engine.speaker_encoder(), segmentation=engine.segmentation_model())
     out = []
@@ -236,11 +239,10 @@ async def meeting_scores(engine: LocalEngine, meetings: list[Meeting]) -> list[M
         started, cpu = time.monotonic(), time.process_time()
         full = await stt.transcribe_full(float_to_pcm16(recording.samples))
         seconds, cpu = time.monotonic() - started, time.process_time() - cpu
-        words = hypothesis_turns(full)
-        diarizer_cpu = time.process_time()
-        segments = await engine.run(functools.partial(diarizer.diarize, recording.samples))
+        words, rttm = word_turns(full), hypothesis_turns(full)
+        diarizer_cpu = time.process_time()  # the diarizer again, alone, for its share of the cost
+        await engine.run(functools.partial(diarizer.diarize, recording.samples))
         diarizer_cpu = time.process_time() - diarizer_cpu
-        regions = [SpeakerTurn(seg.speaker, seg.start, seg.end) for seg in segments]
         # Streaming: only what is scored (the UEM, plus 1 s for the last final), at real time.
         scored = Recording(recording.name, recording.samples[: int((meeting.uem[1] + 1.0) * RATE)], ())
         streamed = hypothesis_turns((await stream(stt, scored, speed=1.0)).transcript())
@@ -248,9 +250,9 @@ async def meeting_scores(engine: LocalEngine, meetings: list[Meeting]) -> list[M
             meeting,
             _speakers_inside(reference, meeting.uem),
             score(reference, words, recording.duration, uem=meeting.uem),
-            score(reference, regions, recording.duration, uem=meeting.uem),
+            score(reference, rttm, recording.duration, uem=meeting.uem),
             _speakers_inside(words, meeting.uem),
-            _speakers_inside(regions, meeting.uem),
+            _speakers_inside(rttm, meeting.uem),
             seconds,
             cpu,
             diarizer_cpu,
@@ -260,7 +262,7 @@ async def meeting_scores(engine: LocalEngine, meetings: list[Meeting]) -> list[M
         out.append(result)
         print(
             recording.name,
-            f"words {result.words.der:.3f} regions {result.regions.der:.3f} streamed {result.streamed.der:.3f}",
+            f"words {result.words.der:.3f} rttm {result.rttm.der:.3f} streamed {result.streamed.der:.3f}",
             flush=True,
         )
     return out
@@ -277,11 +279,11 @@ def meeting_section(scores: list[MeetingScore]) -> str:
                 f"{item.words.der:.1%}",
                 f"{item.words.missed_rate:.1%}",
                 item.words_speakers,
-                f"{item.regions.der:.1%}",
-                f"{item.regions.missed_rate:.1%}",
-                f"{item.regions.false_alarm / max(item.regions.speech, 1e-9):.1%}",
-                f"{item.regions.confusion / max(item.regions.speech, 1e-9):.1%}",
-                item.regions_speakers,
+                f"{item.rttm.der:.1%}",
+                f"{item.rttm.missed_rate:.1%}",
+                f"{item.rttm.false_alarm / max(item.rttm.speech, 1e-9):.1%}",
+                f"{item.rttm.confusion / max(item.rttm.speech, 1e-9):.1%}",
+                item.rttm_speakers,
                 f"{item.streamed.der:.1%}",
                 f"{item.streamed.missed_rate:.1%}",
                 item.streamed_speakers,
@@ -300,7 +302,7 @@ def meeting_section(scores: list[MeetingScore]) -> str:
             return f"{sum(values) / len(values):.1%}"
 
         exact_words = sum(s.words_speakers == s.reference_speakers for s in group)
-        exact_regions = sum(s.regions_speakers == s.reference_speakers for s in group)
+        exact_rttm = sum(s.rttm_speakers == s.reference_speakers for s in group)
         exact_streamed = sum(s.streamed_speakers == s.reference_speakers for s in group)
         rows.append(
             [
@@ -310,11 +312,11 @@ def meeting_section(scores: list[MeetingScore]) -> str:
                 mean([s.words.der for s in group]),
                 mean([s.words.missed_rate for s in group]),
                 f"right on {exact_words}",
-                mean([s.regions.der for s in group]),
-                mean([s.regions.missed_rate for s in group]),
-                mean([s.regions.false_alarm / max(s.regions.speech, 1e-9) for s in group]),
-                mean([s.regions.confusion / max(s.regions.speech, 1e-9) for s in group]),
-                f"right on {exact_regions}",
+                mean([s.rttm.der for s in group]),
+                mean([s.rttm.missed_rate for s in group]),
+                mean([s.rttm.false_alarm / max(s.rttm.speech, 1e-9) for s in group]),
+                mean([s.rttm.confusion / max(s.rttm.speech, 1e-9) for s in group]),
+                f"right on {exact_rttm}",
                 mean([s.streamed.der for s in group]),
                 mean([s.streamed.missed_rate for s in group]),
                 f"right on {exact_streamed}",
@@ -340,22 +342,23 @@ def meeting_section(scores: list[MeetingScore]) -> str:
                     "clip",
                     "split",
                     "ref speakers",
-                    "DER, words",
-                    "missed, words",
-                    "speakers, words",
-                    "DER, regions",
-                    "missed, regions",
-                    "false alarm, regions",
-                    "confusion, regions",
-                    "speakers, regions",
+                    "DER, words only",
+                    "missed, words only",
+                    "speakers, words only",
+                    "DER, RTTM",
+                    "missed, RTTM",
+                    "false alarm, RTTM",
+                    "confusion, RTTM",
+                    "speakers, RTTM",
                     "DER, streaming",
                     "missed, streaming",
                     "speakers, streaming",
                 ],
                 rows,
             ),
-            '"Words" scores the transcript\'s RTTM (`--format rttm`), "regions" the offline diarizer\'s '
-            f"own who-spoke-when. File mode with speakers ran at RTF {rtf:.3f} on these clips "
+            '"RTTM" scores what `beluga transcribe --speakers --format rttm` writes (the offline '
+            "diarizer's turns: all the speech it hears, overlaps included); \"words only\" scores the turns "
+            f"of the decoded words alone, to show what the recogniser misses. File mode with speakers ran at RTF {rtf:.3f} on these clips "
             f"(load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}: the wall time grows with "
             f"it) and used {cpu:.3f} CPU-s per audio second (all threads; Whisper and the diarizer run "
             f"at once on the engine's two workers), of which the diarizer alone {diarizer_cpu:.3f} "
@@ -494,11 +497,11 @@ async def main(runs: int) -> None:
             + table(["recording", "ref speakers", "mode", "DER", "missed speech", "speakers found"], der_rows)
             + "\n\nFile mode gave the same words and labels on every run (tests/test_local_file_mode.py "
             "checks it under load); the streaming figures move with how utterances fall at real-time pace. "
-            '"Words" scores the transcript\'s RTTM (`--format rttm`: decoded words, turns cut at pauses '
-            "over 1 s), so speech without a decoded word counts as missed; "
-            '"diarizer regions" scores the offline diarizer\'s own who-spoke-when (speech, speaker '
-            "changes and overlaps from the segmentation model, backchannels included), which a Transcript "
-            "cannot carry yet. Single-speaker utterances (10, file "
+            '"Transcript RTTM" scores what `--format rttm` writes: in file mode the offline diarizer\'s '
+            "turns (speech, speaker changes and overlaps from the segmentation model, backchannels "
+            'included), carried by the Transcript as `speaker_turns`; "decoded words only" scores the '
+            "turns of the words alone (cut at pauses over 1 s), so speech without a decoded word counts "
+            "as missed; streaming has only words. Single-speaker utterances (10, file "
             f"mode): one speaker found on {single_counts.count(1)} of {len(single_counts)}.",
             "**Latency, speed, memory**\n\n"
             + table(

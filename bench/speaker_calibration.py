@@ -17,9 +17,10 @@ import numpy as np
 from beluga_voice.providers.local import LocalEngine
 from beluga_voice.providers.local.diarization.agglomerative import cosine_similarities
 from beluga_voice.providers.local.diarization.calibration import merge_threshold
-from beluga_voice.providers.local.diarization.der import SpeakerTurn, score
+from beluga_voice.providers.local.diarization.der import score
 from beluga_voice.providers.local.diarization.offline import OfflineDiarizer, OfflineSettings
 from beluga_voice.providers.local.diarization.regions import speech_regions
+from beluga_voice.stt.model import SpeakerTurn
 from bench.local_data import Recording, conversations, pocketsphinx_utterances, pyannote_rttm, pyannote_sample
 
 THRESHOLDS = np.round(np.arange(0.20, 0.86, 0.05), 2)

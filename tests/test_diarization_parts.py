@@ -10,10 +10,10 @@ from beluga_voice.providers.local.diarization.agglomerative import (
     cosine_similarities,
     eigengap_count,
 )
-from beluga_voice.providers.local.diarization.der import SpeakerTurn, score
+from beluga_voice.providers.local.diarization.der import score
 from beluga_voice.providers.local.diarization.offline import SpeakerSegment, label_words
 from beluga_voice.providers.local.diarization.regions import fit_to_speech
-from beluga_voice.stt.model import Word
+from beluga_voice.stt.model import SpeakerTurn, Word
 
 REFERENCE = [SpeakerTurn("a", 0.0, 10.0), SpeakerTurn("b", 10.0, 20.0), SpeakerTurn("a", 15.0, 16.0)]
 

@@ -173,6 +173,7 @@ def test_to_dict_is_the_documented_schema_with_nulls_for_unknowns() -> None:
                 "words": [],
             },
         ],
+        "speaker_turns": [],
     }
 
 

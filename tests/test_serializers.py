@@ -15,6 +15,7 @@ from beluga_voice.stt.model import (
     Alternative,
     Entity,
     LanguageScore,
+    SpeakerTurn,
     Transcript,
     TranscriptResult,
     Word,
@@ -211,7 +212,7 @@ def test_text_without_speakers_is_one_line_per_result() -> None:
 def test_json_is_the_documented_schema(call: Transcript, stm: list[StmLine]) -> None:
     document = json.loads(to_json(call))
     assert document == call.to_dict()
-    assert set(document) == {"provider", "duration", "language_code", "text", "segments"}
+    assert set(document) == {"provider", "duration", "language_code", "text", "segments", "speaker_turns"}
     assert document["provider"] == "reference" and document["duration"] == 30.0
     segment_keys = {"start", "end", "speaker", "channel", "language_code", "text", "words"}
     word_keys = {"text", "start", "end", "confidence", "speaker"}
@@ -305,6 +306,46 @@ def test_times_are_written_in_milliseconds() -> None:
     assert '"start":8.13,' in line and '"end":8.33,' in line
     document = to_json(transcript)
     assert "8.129999" not in document and '"duration": 30.0' in document
+
+
+def test_rttm_and_json_carry_the_diarizers_turns_where_words_are_missing() -> None:
+    # A diarizer that hears all speech (the local engine's file mode) knows of a backchannel ("mhm",
+    # no word decoded) under speaker 0's turn, and of speech the recogniser missed altogether.
+    transcript = Transcript("local")
+    transcript.add(
+        TranscriptResult(
+            "a",
+            False,
+            0.5,
+            3.0,
+            "I see it.",
+            (
+                Word("I", 0.5, 0.7, speaker="0"),
+                Word("see", 0.8, 1.0, speaker="0"),
+                Word("it", 2.6, 3.0, speaker="0"),
+            ),
+        )
+    )
+    transcript.speaker_turns = [
+        SpeakerTurn("0", 0.4, 3.1),
+        SpeakerTurn("1", 1.2, 1.6),
+        SpeakerTurn("0", 5.0, 7.5),
+    ]
+    turns = parse_rttm(to_rttm(transcript, file_id="call"))
+    assert [(t.speaker, t.start, round(t.start + t.duration, 3)) for t in turns] == [
+        ("spk_0", 0.4, 3.1),
+        ("spk_1", 1.2, 1.6),
+        ("spk_0", 5.0, 7.5),
+    ], "every turn, the overlapped one and the wordless one included; no pause cuts a turn"
+    document = json.loads(to_json(transcript))
+    assert document["speaker_turns"][1] == {"speaker": "1", "start": 1.2, "end": 1.6}
+    assert to_text(transcript) == "spk_0: I see it\n", "text shows words only"
+
+    words_only = Transcript("aws", results=transcript.results)
+    assert [(t.speaker, t.start) for t in parse_rttm(to_rttm(words_only))] == [
+        ("spk_0", 0.5),
+        ("spk_0", 2.6),
+    ], "without turns, the words' turns cut at pauses over 1 s"
 
 
 def test_numbered_speakers_are_shown_as_spk_labels() -> None:

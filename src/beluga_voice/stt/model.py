@@ -135,14 +135,29 @@ class Segment:
     language_code: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SpeakerTurn:
+    """A span of one speaker's speech, whether or not any word of it was decoded."""
+
+    speaker: str
+    start: float
+    end: float
+
+
 @dataclass(slots=True)
 class Transcript:
-    """A whole transcription assembled from final results."""
+    """A whole transcription assembled from final results.
+
+    ``speaker_turns`` is who spoke when as a diarizer that hears all speech found it (backchannels,
+    overlaps and far-field speech the recogniser gave no word included), with the labels the words
+    carry; it stays empty where a provider only labels words (streaming, Amazon Transcribe).
+    """
 
     provider: str
     results: list[TranscriptResult] = field(default_factory=list)
     duration: float | None = None
     language_code: str | None = None
+    speaker_turns: list[SpeakerTurn] = field(default_factory=list)
 
     def add(self, result: TranscriptResult) -> None:
         """Keep a final result; partials are not part of a transcript."""
@@ -231,6 +246,10 @@ class Transcript:
                     ],
                 }
                 for s in self.segments()
+            ],
+            "speaker_turns": [
+                {"speaker": t.speaker, "start": seconds(t.start), "end": seconds(t.end)}
+                for t in self.speaker_turns
             ],
         }
 

@@ -268,12 +268,34 @@ def _vtt_escape(text: str) -> str:
 def to_rttm(transcript: Transcript, *, file_id: str = "audio", max_pause: float = MAX_PAUSE_SECONDS) -> str:
     """Who spoke when, as NIST RTTM ``SPEAKER`` lines (for diarization scoring tools).
 
-    Turns come from segments with a speaker (or, with channel identification, a channel) and are
-    cut at pauses longer than ``max_pause`` so silence is never attributed to anyone. Segments
-    without any label are left out: RTTM has no way to say "someone".
+    A transcript with ``speaker_turns`` (the local engine's file mode) gives those: all the speech the
+    diarizer heard, overlaps included, not only the stretches that became words. Otherwise turns come
+    from segments with a speaker (or, with channel identification, a channel), cut at pauses longer
+    than ``max_pause`` so silence is never attributed to anyone; segments without any label are left
+    out, as RTTM has no way to say "someone".
     """
     file_field = _rttm_field(file_id) or "audio"
-    lines = []
+    turns = [
+        _RttmTurn(t.start, t.end, _speaker_label(t.speaker) or t.speaker, None)
+        for t in transcript.speaker_turns
+    ]
+    return "".join(
+        f"SPEAKER {file_field} {_rttm_channel(t.channel)} {t.start:.3f} {max(t.end - t.start, 0.0):.3f} "
+        f"<NA> <NA> {_rttm_field(t.label)} <NA> <NA>\n"
+        for t in turns or _word_turns(transcript, max_pause)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _RttmTurn:
+    start: float
+    end: float
+    label: str
+    channel: str | None
+
+
+def _word_turns(transcript: Transcript, max_pause: float) -> list[_RttmTurn]:
+    turns: list[_RttmTurn] = []
     for segment in transcript.segments():
         label = segment_label(segment)
         if label is None:
@@ -283,12 +305,8 @@ def to_rttm(transcript: Transcript, *, file_id: str = "audio", max_pause: float 
             if not segment.words
             else [_span(run) for run in _split_at_pauses(segment.words, max_pause)]
         )
-        for start, end in spans:
-            lines.append(
-                f"SPEAKER {file_field} {_rttm_channel(segment.channel)} {start:.3f} {max(end - start, 0.0):.3f} "
-                f"<NA> <NA> {_rttm_field(label)} <NA> <NA>\n"
-            )
-    return "".join(lines)
+        turns.extend(_RttmTurn(start, end, label, segment.channel) for start, end in spans)
+    return turns
 
 
 def _split_at_pauses(words: Sequence[Word], max_pause: float) -> list[list[Word]]:
@@ -326,7 +344,10 @@ def segment_label(segment: Segment) -> str | None:
     Streaming services number speakers "0", "1", ...; a bare number reads like a list item in
     text and subtitles, so it is shown as ``spk_0`` (the name Transcribe's batch output uses).
     """
-    label = segment.speaker or segment.channel
+    return _speaker_label(segment.speaker or segment.channel)
+
+
+def _speaker_label(label: str | None) -> str | None:
     return f"spk_{label}" if label is not None and label.isdigit() else label
 
 

@@ -27,7 +27,7 @@ from beluga_voice.providers.local.executor import ROUTINE
 from beluga_voice.providers.local.languages import LanguagePlan, needs_multilingual, plan_languages
 from beluga_voice.providers.local.model_files import WhisperModelFiles, inspect_model, multilingual_model_path
 from beluga_voice.providers.local.streaming import StreamSession, StreamSettings
-from beluga_voice.stt.model import LanguageScore, Transcript, TranscriptResult, join_words
+from beluga_voice.stt.model import LanguageScore, SpeakerTurn, Transcript, TranscriptResult, join_words
 from beluga_voice.stt.provider import AudioInput, AudioStream, ConnectionListener, STTProvider
 
 _engines: dict[tuple[str, int], LocalEngine] = {}
@@ -223,6 +223,10 @@ class LocalSTT(STTProvider):
             pieces, segments = await words_job, None
         batch = next(self._batch_ids)
         transcript = Transcript(provider=self.name, duration=duration, language_code=locale)
+        if segments is not None:
+            transcript.speaker_turns = [
+                SpeakerTurn(seg.speaker, round(seg.start, 3), round(seg.end, 3)) for seg in segments
+            ]
         for index, decoded in enumerate(pieces, start=1):
             words = fit_to_speech(decoded.words, regions)
             if segments is not None:

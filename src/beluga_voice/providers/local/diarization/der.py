@@ -14,14 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from beluga_voice.stt.model import SpeakerTurn
+
 FRAME = 0.01
-
-
-@dataclass(frozen=True)
-class SpeakerTurn:
-    speaker: str
-    start: float
-    end: float
 
 
 @dataclass(frozen=True)
