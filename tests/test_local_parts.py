@@ -282,3 +282,29 @@ def test_a_change_of_voice_inside_one_turn_is_found(data_dir: Path) -> None:
     assert float(turns[0].voice @ turns[1].voice) < 0.65
     one_voice = embed_turns(load_speaker_encoder(), reader, 0.0, words[: len(words) // 2])
     assert len(one_voice) == 1
+
+
+def test_looking_for_a_change_of_voice_hears_a_long_turn_about_once(data_dir: Path) -> None:
+    """The final of a long utterance waits for its speaker check: the audio it puts through the
+    speaker model stays near the turn's own length (its print, plus the windows compared at its gaps),
+    not a print of both sides of every gap tried (about seven times the turn)."""
+    reader = read_audio(data_dir / "librivox" / "sense_and_sensibility_01_austen_64kb-0870.wav").samples[:, 0]
+    encoder = load_speaker_encoder()
+    heard: list[int] = []
+
+    class Counting:
+        dim = encoder.dim
+
+        def embed(self, samples: np.ndarray) -> np.ndarray:
+            heard.append(samples.size)
+            return encoder.embed(samples)
+
+        def embed_many(self, pieces: list[np.ndarray]) -> np.ndarray:
+            heard.extend(piece.size for piece in pieces)
+            return encoder.embed_many(pieces)
+
+    words = [Word("w", t, t + 0.3) for t in np.arange(0.2, reader.size / 16000 - 0.4, 0.4)]
+    turns = embed_turns(Counting(), reader, 0.0, words)
+    assert len(turns) == 1, "one voice: one turn"
+    assert sum(heard) <= 2.5 * reader.size, (sum(heard) / reader.size, "times the turn")
+
