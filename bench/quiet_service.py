@@ -255,6 +255,7 @@ async def main(speed: float | None) -> int:
         "0.5 s with a 2 Hz beat, loud, no words. The 10- and 5-minute streams run " + fast + ", the noise "
         f"once more at {NOISE_PACE:g}x (minutes of audio flowing with no answer at all): the policy is about "
         "liveness, not pace, and the pings column shows liveness still checked during the fast feed. "
+        "A feed ahead of real time that the service leaves unanswered (the noise) is held by the provider's replay buffer: after 8 s without a final, audio flows at the pace the service reads it (its real-time length on the link), so both noise streams take about real time; nothing is dropped or sent twice. "
         "**Audio sent**: the client's `StreamStats.sent_seconds` (application audio, replays, keep-alive: what "
         "the service bills); **served**: the server's streams and the audio each received (its per-stream log "
         "record); **pings / pongs**: WebSocket pings the client sent and pongs it got (a pong travels behind the audio sent before its ping: on a fast feed it waits for the server to read that audio); **longest quiet**: the "
