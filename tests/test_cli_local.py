@@ -61,7 +61,8 @@ def cards(data_dir: Path) -> Path:
 def test_json_follows_the_documented_schema(cards: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out, _ = run(["transcribe", str(cards), "--format", "json"], capsys)
     document = json.loads(out)
-    assert set(document) == {"provider", "duration", "language_code", "text", "segments"}
+    assert set(document) == {"provider", "duration", "language_code", "text", "segments", "speaker_turns"}
+    assert document["speaker_turns"] == [], "who spoke when only with --speakers"
     assert document["provider"] == "local"
     assert document["duration"] == pytest.approx(3.5025, abs=1e-3)
     assert {"spades", "hearts"} <= set(words(document["text"]))
