@@ -34,7 +34,7 @@ from beluga_voice.providers.aws_transcribe.transcript_json import (
 )
 from beluga_voice.stt.model import TranscriptResult, Word
 from bench.report import table, write_section
-from bench.wakeups import cpu_seconds, wake_floor, wakeups
+from bench.wakeups import cpu_seconds, send_floor, wake_floor, wakeups
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEECH = ROOT / ".cache" / "data" / "pyannote" / "sample.wav"
@@ -257,6 +257,8 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         floor, floor_rate = wake_floor()
         per_wake = floor / floor_rate  # CPU-s per hour for each wake-up per second
+        event_bytes = len(audio_event(bytes(2 * CHUNK))) + 8  # a 200 ms AudioEvent in its WebSocket frame
+        per_send = send_floor(event_bytes)  # CPU-s per send on loopback
         realtime = []
         for n in args.realtime_streams.split(","):
             shared = _realtime_cpu(url, args.realtime_seconds, int(n))
@@ -323,7 +325,12 @@ def main() -> None:
         f"{floor_rate:.1f} wake-ups a second, {per_wake:.2f} CPU-s per hour for each wake-up per second; the "
         "column multiplies that by the stream's wake-ups. One stream wakes for its 5 pacing ticks and the "
         "stand-in's 2 results a second (pings every 5 s add 0.2): that floor alone is above the 2 CPU-s target "
-        "on this virtual machine. "
+        "on this virtual machine. The sends have a floor too, which coalescing cannot share between streams: "
+        f"one {event_bytes}-byte message (a 200 ms AudioEvent in its frame) sent on loopback TCP to a reader "
+        f"in another process, one every 10 ms, costs the sender {per_send * 1e6:.0f} µs of CPU (the kernel "
+        "does the receiving side's TCP work in the sender's time on loopback; back to back, with the reader "
+        f"asleep, far less): at 5 sends a second that is {per_send * 5 * 3600:.2f} CPU-s per hour per stream "
+        "before any Python runs, against a target of 1 with 100 streams. "
         f"Load average (1 min) {load_before:.2f} before the real-time runs, {load_after:.2f} after."
         + "\n\nEvent-stream codec, messages per second on one core (ours vs botocore's decoder; botocore has "
         "no encoder, so the prepared-header hot path is compared with our generic encoder):\n\n"

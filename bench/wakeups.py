@@ -8,8 +8,11 @@ The benches print both, beside the floor: an event loop that does nothing but wa
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
+import socket
 import time
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 
@@ -51,3 +54,36 @@ def wake_floor(seconds: float = 10.0, rate: float = 10.0) -> tuple[float, float]
         return (cpu_seconds() - cpu0) / wall * 3600, (wakeups() - woken0) / wall
 
     return asyncio.run(run())
+
+
+def _sink(port_out: Queue[int]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port_out.put(server.getsockname()[1])
+        connection, _ = server.accept()
+        with connection:
+            while connection.recv(1 << 16):
+                pass
+
+
+def send_floor(size: int = 6417, sends: int = 300, gap: float = 0.01) -> float:
+    """CPU seconds this process pays per ``size``-byte send on loopback TCP to a reader in another
+    process, one send every ``gap`` s (the reader wakes for each, as the service does for each audio
+    event): on loopback the kernel's work for the receiving side is charged to the sender."""
+    context = multiprocessing.get_context("spawn")
+    port_out: Queue[int] = context.Queue()
+    reader = context.Process(target=_sink, args=(port_out,), daemon=True)
+    reader.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port_out.get(timeout=30))) as connection:
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            payload, spent = b"\0" * size, 0.0
+            for _ in range(sends):
+                started = time.thread_time()
+                connection.sendall(payload)
+                spent += time.thread_time() - started
+                time.sleep(gap)
+        return spent / sends
+    finally:
+        reader.join(timeout=5)
+        if reader.is_alive():
+            reader.kill()
