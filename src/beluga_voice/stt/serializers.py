@@ -275,10 +275,7 @@ def to_rttm(transcript: Transcript, *, file_id: str = "audio", max_pause: float 
     out, as RTTM has no way to say "someone".
     """
     file_field = _rttm_field(file_id) or "audio"
-    turns = [
-        _RttmTurn(t.start, t.end, _speaker_label(t.speaker) or t.speaker, None)
-        for t in transcript.speaker_turns
-    ]
+    turns = [_RttmTurn(t.start, t.end, _speaker_label(t.speaker), None) for t in transcript.speaker_turns]
     return "".join(
         f"SPEAKER {file_field} {_rttm_channel(t.channel)} {t.start:.3f} {max(t.end - t.start, 0.0):.3f} "
         f"<NA> <NA> {_rttm_field(t.label)} <NA> <NA>\n"
@@ -344,11 +341,12 @@ def segment_label(segment: Segment) -> str | None:
     Streaming services number speakers "0", "1", ...; a bare number reads like a list item in
     text and subtitles, so it is shown as ``spk_0`` (the name Transcribe's batch output uses).
     """
-    return _speaker_label(segment.speaker or segment.channel)
+    label = segment.speaker or segment.channel
+    return None if label is None else _speaker_label(label)
 
 
-def _speaker_label(label: str | None) -> str | None:
-    return f"spk_{label}" if label is not None and label.isdigit() else label
+def _speaker_label(label: str) -> str:
+    return f"spk_{label}" if label.isdigit() else label
 
 
 def _one_line(text: str) -> str:
